@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:block_on — run one Task to completion from synchronous code (main, a test).
+module;
+#include <coroutine>
+#include <exception>
+#include <utility>
+export module ringbahn:block_on;
+import :done_signal;
+import :drive;
+import :task;
+
+namespace ringbahn {
+
+namespace detail {
+
+// The frame block_on waits on: it starts at once, awaits the task, and at its end (suspended,
+// so the waiter may destroy it) sets the signal.
+template <class T>
+class BlockingRoot {
+  public:
+    struct promise_type : TaskOutcome<T> {
+        DoneSignal* done = nullptr;
+        BlockingRoot get_return_object() noexcept {
+            return BlockingRoot{std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_always initial_suspend() noexcept { return {}; }
+        auto final_suspend() noexcept {
+            struct Signal {
+                bool await_ready() noexcept { return false; }
+                void await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+                    h.promise().done->set(); // last touch of the frame by this thread
+                }
+                void await_resume() noexcept {}
+            };
+            return Signal{};
+        }
+    };
+
+    BlockingRoot(BlockingRoot&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+    BlockingRoot(const BlockingRoot&) = delete;
+    ~BlockingRoot() {
+        if (handle_) handle_.destroy();
+    }
+    void start(DoneSignal& done) {
+        handle_.promise().done = &done;
+        handle_.resume();
+    }
+    T take() { return handle_.promise().take(); }
+
+  private:
+    explicit BlockingRoot(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+    std::coroutine_handle<promise_type> handle_;
+};
+
+template <class T>
+BlockingRoot<T> run_blocking(Task<T> task) {
+    if constexpr (std::is_void_v<T>)
+        co_await std::move(task);
+    else
+        co_return co_await std::move(task);
+}
+
+} // namespace detail
+
+// Runs `task` on `driver` and returns its value (or rethrows its exception). The task starts on
+// this thread; with a driver that reaps on its own thread it continues there, and this thread
+// waits. Do not call it from a coroutine running on the same driver: it would wait on itself.
+export template <Drive D, class T>
+T block_on(D& driver, Task<T> task) {
+    DoneSignal done;
+    auto root = detail::run_blocking(std::move(task));
+    root.start(done);
+    driver.run_until(done);
+    return root.take();
+}
+
+} // namespace ringbahn

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:completion — the completion state machine shared by an in-flight op and its awaiter.
+module;
+#include <liburing.h>
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <utility>
+export module ringbahn:completion;
+import :cancellation;
+
+namespace ringbahn {
+
+// The state every in-flight op shares with its awaiter. The SQE's user_data points here (never
+// into an awaiter or coroutine frame), so it lives on the heap until both sides are done with it.
+//
+// Two sides touch it:
+//   A — the awaiter (Submission), on whatever thread owns the coroutine frame;
+//   K — the driver's reaper, on the thread that reaps CQEs (the demo driver's own thread).
+//
+// | state      | meaning                                   | who frees the state             |
+// |------------|-------------------------------------------|---------------------------------|
+// | submitted  | kernel owns the op; awaiter suspended     | nobody yet                      |
+// | completed  | last CQE in; K resumed the awaiter        | A, in await_resume (`consume`)  |
+// | cancelled  | awaiter gone; storage in `cancellation_`  | K, after the op's last CQE *and* |
+// |            |                                           | the cancel SQE's CQE (refs_ → 0)|
+// | orphaned   | last CQE in during driver teardown;       | A, when the frame is destroyed  |
+// |            | nobody resumed (the driver is gone)       | (`abandon`)                     |
+// | (submitted, never granted SQEs)                        | A, `discard`                    |
+//
+// Transitions (each is one function below):
+//   submitted → completed   K  `on_op_cqe`, last CQE, driver running: resumes the awaiter.
+//   submitted → orphaned    K  `on_op_cqe`, last CQE, driver tearing down: resumes nobody.
+//   submitted → cancelled   A  `abandon`: the caller must then have the driver send a cancel SQE.
+//   cancelled → freed       K  `on_op_cqe` / `on_cancel_cqe`, whichever drops refs_ to 0:
+//                              runs the Cancellation with the op's CQE, then deletes the state.
+//   orphaned  → freed       A  `abandon`: runs the Cancellation with the stored CQE at once.
+//   completed → freed       A  `consume`.
+// A and K race only on submitted → {completed, orphaned, cancelled}: one compare-exchange
+// decides, and the loser does not touch what the winner now owns. The awaiter's frame must not
+// be destroyed while K resumes it (that is a running coroutine), so `abandon` never sees
+// `completed`.
+//
+// "Last CQE": an op of n SQEs posts n final CQEs (flag IORING_CQE_F_MORE unset); a zero-copy send
+// posts its result with F_MORE and a final notification (F_NOTIF). The kernel owns the op's
+// storage until the last of them. The cancel SQE has a CQE of its own, and user_data must not be
+// reused until it is in (a new op at the same address would be cancelled): refs_ counts it.
+export enum class State : std::uint8_t { submitted, completed, cancelled, orphaned };
+
+export class Completion {
+  public:
+    // Low bit of user_data: 0 for the op's own SQEs, 1 for the cancel SQE aimed at it.
+    static constexpr std::uint64_t cancel_tag = 1;
+
+    Completion(std::coroutine_handle<> continuation, std::uint32_t sqes) noexcept
+        : sqes_left_(sqes), continuation_(continuation) {}
+    Completion(const Completion&) = delete;
+    Completion& operator=(const Completion&) = delete;
+
+    [[nodiscard]] std::uint64_t op_user_data() const noexcept {
+        return reinterpret_cast<std::uintptr_t>(this);
+    }
+    [[nodiscard]] std::uint64_t cancel_user_data() const noexcept {
+        return op_user_data() | cancel_tag;
+    }
+
+    // The driver's CQE dispatch: routes one CQE of ours (user_data != 0) to its state.
+    // K side. May resume a coroutine inline, or run a Cancellation and free the state.
+    static inline void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags,
+                                bool tearing_down) noexcept {
+        auto* self = reinterpret_cast<Completion*>(user_data & ~cancel_tag);
+        if (user_data & cancel_tag)
+            self->on_cancel_cqe();
+        else
+            self->on_op_cqe(res, flags, tearing_down);
+    }
+
+    // --- A side: the awaiter ---------------------------------------------------------------
+
+    [[nodiscard]] std::int32_t result() const noexcept { return res_; }
+    [[nodiscard]] std::uint32_t flags() const noexcept { return flags_; }
+
+    // completed → freed. Called by the awaiter once resumed, after reading result()/flags().
+    inline void consume() noexcept {
+        assert(state_.load(std::memory_order_relaxed) == State::completed);
+        delete this;
+    }
+
+    // Never submitted (withdrawn while waiting for SQEs, or its driver went away first): the
+    // kernel never saw this state, so it goes at once.
+    inline void discard() noexcept { delete this; }
+
+    // The awaiter is destroyed while its op is with the kernel; `storage` is what the kernel
+    // borrows. Returns true when the caller must have the driver send a cancel SQE for this
+    // state now (exactly one; its CQE comes back through `dispatch`). Returns false when the
+    // op had already finished during driver teardown: the Cancellation ran here and the state
+    // is gone. Either way, the caller must not touch the state afterwards.
+    [[nodiscard]] inline bool abandon(Cancellation storage) noexcept {
+        cancellation_ = std::move(storage);
+        // Reserve the cancel SQE's CQE before K can see `cancelled`: K must not free the state
+        // while that CQE may still name it.
+        refs_.fetch_add(1, std::memory_order_release); // release: publishes cancellation_ to K
+        State expected = State::submitted;
+        if (state_.compare_exchange_strong(expected, State::cancelled, std::memory_order_acq_rel,
+                                           std::memory_order_acquire))
+            return true;
+        // K finished the op while the driver was tearing down; nobody else refers to us.
+        if (expected != State::orphaned) std::terminate(); // resumed *and* destroyed: a bug
+        std::move(cancellation_).run(res_, flags_);
+        delete this;
+        return false;
+    }
+
+  private:
+    ~Completion() = default;
+
+    // --- K side: the reaper ----------------------------------------------------------------
+
+    inline void on_op_cqe(std::int32_t res, std::uint32_t flags, bool tearing_down) noexcept {
+        // The result is the first error, else the latest result CQE (notifications carry none).
+        if (!(flags & IORING_CQE_F_NOTIF) && (res < 0 || res_ >= 0)) {
+            res_ = res;
+            flags_ = flags;
+        }
+        if (flags & IORING_CQE_F_MORE) return; // this SQE posts more CQEs
+        if (--sqes_left_ != 0) return;         // other SQEs of the op are still out
+        // The kernel is done with the op. res_/flags_ are published by the exchange (release).
+        State expected = State::submitted;
+        const State next = tearing_down ? State::orphaned : State::completed;
+        if (state_.compare_exchange_strong(expected, next, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+            // Resuming hands the state to the awaiter, which frees it: touch nothing after.
+            if (next == State::completed) continuation_.resume();
+            return;
+        }
+        release(); // cancelled: drop the op's reference
+    }
+
+    inline void on_cancel_cqe() noexcept { release(); }
+
+    // cancelled → freed, by whichever of the op's last CQE and the cancel CQE comes second.
+    inline void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+        std::move(cancellation_).run(res_, flags_);
+        delete this;
+    }
+
+    std::atomic<State> state_{State::submitted};
+    std::atomic<std::uint32_t> refs_{1}; // the op itself, + 1 for a cancel SQE once abandoned
+    std::uint32_t sqes_left_;            // K only
+    std::int32_t res_ = 0;               // written by K before its exchange
+    std::uint32_t flags_ = 0;
+    std::coroutine_handle<> continuation_;
+    Cancellation cancellation_; // written by A before its exchange
+};
+
+} // namespace ringbahn

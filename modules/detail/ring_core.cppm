@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:detail.ring_core — the io_uring every shipped driver owns: slots, accounting, reaping.
+module;
+#include <liburing.h>
+#include <cstdint>
+#include <span>
+#include <vector>
+export module ringbahn:detail.ring_core;
+import :completion;
+import :error;
+import :slot_request;
+
+namespace ringbahn::detail {
+
+struct RingOptions {
+    std::uint32_t entries = 256;    // SQ entries; the CQ gets twice as many
+    std::uint32_t setup_flags = 0;  // preferred flags; dropped one by one if the kernel refuses
+    std::uint32_t max_in_flight = 0; // ops' CQEs outstanding; 0 = entries (CQ is 2×: room for
+                                     // cancel CQEs and the driver's own)
+};
+
+struct Cqe {
+    std::uint64_t user_data;
+    std::int32_t res;
+    std::uint32_t flags;
+};
+
+// Not thread-safe: a threaded driver guards every member but dispatch() with one lock.
+// in_flight_ counts the CQEs still owed for ops and cancels (one per SQE without F_MORE), so
+// the CQ cannot overflow from our own traffic.
+class RingCore {
+  public:
+    RingCore() = default;
+    RingCore(const RingCore&) = delete;
+    RingCore& operator=(const RingCore&) = delete;
+    ~RingCore();
+
+    // io_uring_queue_init_params with CQSIZE; flags the kernel refuses (-EINVAL) are dropped,
+    // in reverse order of preference. -EPERM / -ENOSYS / -ENOMEM come back as errors.
+    Result<void> open(const RingOptions& options);
+
+    [[nodiscard]] ::io_uring& ring() noexcept { return ring_; }
+    [[nodiscard]] std::uint32_t setup_flags() const noexcept { return setup_flags_; }
+    [[nodiscard]] std::uint32_t in_flight() const noexcept { return in_flight_; }
+    [[nodiscard]] bool tearing_down() const noexcept { return tearing_down_; }
+
+    bool acquire(SlotRequest& r) noexcept;
+    bool withdraw(SlotRequest& r) noexcept { return waiters_.remove(r); }
+    void cancel(Completion& c) noexcept;
+
+    // io_uring_submit, retried on -EINTR; returns 0 or -errno (-EBUSY/-EAGAIN: reap first).
+    int submit() noexcept;
+
+    // Copies up to out.size() ready CQEs and frees their CQ slots.
+    std::uint32_t reap(std::span<Cqe> out) noexcept;
+    // Routes one CQE; returns how many in-flight units it settled (0 or 1). Touches no
+    // member but tearing_down_: a threaded driver calls it without its lock.
+    std::uint32_t dispatch(const Cqe& cqe) noexcept;
+    // After dispatching: settle the count, queue parked cancels, grant parked requests.
+    // Submitting what that prepared is the caller's (a loop turn batches it).
+    void settle(std::uint32_t finished) noexcept;
+
+    // Driver teardown, steps 3–4 of the Drive contract. Blocks until nothing is in flight.
+    void drain() noexcept;
+
+  private:
+    bool can_grant(std::uint32_t sqes) noexcept;
+    void grant(SlotRequest& r) noexcept;
+    ::io_uring_sqe* get_sqe() noexcept; // flushes the SQ once if it is full
+    void send_cancel_any() noexcept;
+
+    ::io_uring ring_{};
+    bool open_ = false;
+    bool tearing_down_ = false;
+    std::uint32_t setup_flags_ = 0;
+    std::uint32_t in_flight_ = 0;
+    std::uint32_t max_in_flight_ = 0;
+    SlotWaitList waiters_;
+    // Cancels that found no SQE (SQ full and the kernel answered -EBUSY): sent at the next
+    // settle(). Reserved at open() for every op that can be in flight: never allocates later.
+    std::vector<Completion*> parked_cancels_;
+};
+
+} // namespace ringbahn::detail

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// DemoDriver's implementation: the reaper thread and the locked Drive operations.
+module;
+#include <liburing.h>
+#include <cerrno>
+#include <expected>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <system_error>
+#include <thread>
+module ringbahn;
+
+namespace ringbahn::drivers {
+
+Result<std::unique_ptr<DemoDriver>> DemoDriver::create(DemoOptions options) {
+    std::unique_ptr<DemoDriver> driver(new DemoDriver());
+    // The reaper waits while others submit: no SINGLE_ISSUER / DEFER_TASKRUN here.
+    if (auto opened = driver->core_.open({.entries = options.entries}); !opened)
+        return std::unexpected(opened.error());
+    try {
+        driver->reaper_ = std::thread([d = driver.get()] { d->reap_loop(); });
+    } catch (const std::system_error& e) {
+        return std::unexpected(e.code());
+    }
+    return driver;
+}
+
+Result<DemoDriver*> DemoDriver::process_wide() {
+    static Result<std::unique_ptr<DemoDriver>> instance = create();
+    if (!instance) return std::unexpected(instance.error());
+    return instance->get();
+}
+
+DemoDriver::~DemoDriver() {
+    if (reaper_.joinable()) {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            // Wake the reaper: a NOP whose CQE is the driver's own (user_data 0).
+            if (auto* sqe = ::io_uring_get_sqe(&core_.ring())) {
+                ::io_uring_prep_nop(sqe);
+                sqe->user_data = 0;
+            }
+            core_.submit();
+        }
+        reaper_.join();
+    }
+    // No thread resumes tasks now. Destroying them cancels their ops through cancel().
+    tasks_.destroy_all();
+    core_.drain();
+}
+
+bool DemoDriver::acquire(SlotRequest& r) noexcept {
+    std::lock_guard lock(mutex_);
+    if (!core_.acquire(r)) return false;
+    core_.submit(); // -EBUSY: the SQEs stay queued and go out after the reaper's next batch
+    return true;
+}
+
+bool DemoDriver::withdraw(SlotRequest& r) noexcept {
+    std::lock_guard lock(mutex_);
+    return core_.withdraw(r);
+}
+
+void DemoDriver::cancel(Completion& c) noexcept {
+    std::lock_guard lock(mutex_);
+    core_.cancel(c);
+}
+
+void DemoDriver::reap_loop() noexcept {
+    detail::Cqe batch[64];
+    for (;;) {
+        ::io_uring_cqe* cqe = nullptr;
+        // Only this thread consumes the CQ, so waiting needs no lock; submitters only touch
+        // the SQ. The kernel flushes overflowed CQEs (IORING_FEAT_NODROP) when we wait.
+        const int rc = ::io_uring_wait_cqe(&core_.ring(), &cqe);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) std::terminate();
+        const std::uint32_t n = core_.reap(batch);
+        std::uint32_t finished = 0;
+        for (std::uint32_t i = 0; i < n; ++i) finished += core_.dispatch(batch[i]);
+        std::lock_guard lock(mutex_);
+        core_.settle(finished);
+        core_.submit();
+        if (stopping_) return;
+    }
+}
+
+} // namespace ringbahn::drivers

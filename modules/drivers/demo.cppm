@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:drivers.demo — the demo driver: one ring, submissions under a lock, a reaper thread.
+module;
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+export module ringbahn:drivers.demo;
+import :completion;
+import :detail.ring_core;
+import :done_signal;
+import :error;
+import :slot_request;
+import :task;
+import :task_set;
+
+namespace ringbahn::drivers {
+
+export struct DemoOptions {
+    std::uint32_t entries = 256; // SQ entries; CQ is twice that; ops in flight ≤ entries
+};
+
+// Simple and correct, not fast: every submission takes a mutex and enters the kernel, and a
+// background thread waits for CQEs and completes them. Coroutines awaiting ops on this driver
+// resume on that thread (block_on's caller only waits). Destroying a suspended coroutine from
+// another thread is safe only while its op cannot complete concurrently — destroying a frame
+// that the reaper is resuming is a data race on the frame itself, whatever the driver does.
+export class DemoDriver {
+  public:
+    // Sets up the ring (-EPERM, -ENOSYS, -ENOMEM come back as errors) and starts the reaper.
+    [[nodiscard]] static Result<std::unique_ptr<DemoDriver>> create(DemoOptions options = {});
+
+    // One process-wide driver with default options, created on first use (the seed's model).
+    [[nodiscard]] static Result<DemoDriver*> process_wide();
+
+    DemoDriver(const DemoDriver&) = delete;
+    DemoDriver& operator=(const DemoDriver&) = delete;
+    // Teardown as in the Drive contract: stop the reaper, destroy spawned tasks, cancel and
+    // reap everything in flight, then close the ring.
+    ~DemoDriver();
+
+    // Drive
+    bool acquire(SlotRequest& r) noexcept;
+    bool withdraw(SlotRequest& r) noexcept;
+    void cancel(Completion& c) noexcept;
+    void run_until(const DoneSignal& done) { done.wait(); }
+    void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
+
+    [[nodiscard]] std::uint32_t setup_flags() const noexcept { return core_.setup_flags(); }
+    [[nodiscard]] std::size_t spawned() const noexcept { return tasks_.size(); }
+
+  private:
+    DemoDriver() = default;
+    void reap_loop() noexcept;
+
+    std::mutex mutex_; // guards core_ (but its dispatch) and stopping_
+    detail::RingCore core_;
+    TaskSet tasks_;
+    bool stopping_ = false;
+    std::thread reaper_;
+};
+
+} // namespace ringbahn::drivers

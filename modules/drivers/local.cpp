@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// LocalDriver's implementation: the loop turn.
+module;
+#include <liburing.h>
+#include <cerrno>
+#include <expected>
+#include <exception>
+#include <memory>
+module ringbahn;
+
+namespace ringbahn::drivers {
+
+Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
+    std::unique_ptr<LocalDriver> driver(new LocalDriver());
+    const std::uint32_t flags =
+        options.defer_taskrun ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0;
+    if (auto opened = driver->core_.open({.entries = options.entries, .setup_flags = flags});
+        !opened)
+        return std::unexpected(opened.error());
+    return driver;
+}
+
+LocalDriver::~LocalDriver() {
+    tasks_.destroy_all();
+    core_.drain();
+}
+
+std::uint32_t LocalDriver::run_once(bool wait) {
+    ::io_uring& ring = core_.ring();
+    const bool block = wait && core_.in_flight() > 0;
+    // One enter: submit the turn's SQEs and, with DEFER_TASKRUN, run the deferred completions.
+    int rc = block ? ::io_uring_submit_and_wait(&ring, 1) : ::io_uring_submit_and_get_events(&ring);
+    if (rc == -EBUSY || rc == -EAGAIN) {
+        // CQ backlog: reap first; the SQEs stay queued for the next turn.
+    } else if (rc < 0 && rc != -EINTR && rc != -ETIME) {
+        std::terminate(); // the ring itself is broken (EBADF, EFAULT): a bug
+    }
+    detail::Cqe batch[64];
+    std::uint32_t handled = 0;
+    for (;;) {
+        const std::uint32_t n = core_.reap(batch);
+        if (n == 0) break;
+        std::uint32_t finished = 0;
+        for (std::uint32_t i = 0; i < n; ++i) finished += core_.dispatch(batch[i]);
+        core_.settle(finished);
+        handled += n;
+    }
+    return handled;
+}
+
+std::uint32_t LocalDriver::cqes_ready() noexcept { return ::io_uring_cq_ready(&core_.ring()); }
+
+void LocalDriver::run_until(const DoneSignal& done) {
+    while (!done.is_set()) {
+        run_once(true);
+        // Nothing in flight and not done: the task waits on something no CQE of this
+        // single-threaded driver can bring. Waiting would hang forever.
+        if (!done.is_set() && core_.in_flight() == 0) std::terminate();
+    }
+}
+
+} // namespace ringbahn::drivers

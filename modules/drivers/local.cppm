@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:drivers.local — a run-to-completion driver: one ring, one thread, no locks.
+module;
+#include <cstdint>
+#include <memory>
+export module ringbahn:drivers.local;
+import :completion;
+import :detail.ring_core;
+import :done_signal;
+import :error;
+import :slot_request;
+import :task;
+import :task_set;
+
+namespace ringbahn::drivers {
+
+export struct LocalOptions {
+    std::uint32_t entries = 256; // SQ entries; CQ is twice that; ops in flight ≤ entries
+    // SINGLE_ISSUER | DEFER_TASKRUN: completions are produced only when this thread asks for
+    // them, with no inter-processor interrupts. Off: the kernel posts CQEs as ops finish.
+    bool defer_taskrun = true;
+};
+
+// Everything — submitting, reaping, resuming coroutines — happens on the thread that created
+// it, inside run_until() / run_once() / poll(). SQEs prepared during a loop turn go to the
+// kernel together at the start of the next io_uring_enter. Use one per thread.
+export class LocalDriver {
+  public:
+    [[nodiscard]] static Result<std::unique_ptr<LocalDriver>> create(LocalOptions options = {});
+
+    LocalDriver(const LocalDriver&) = delete;
+    LocalDriver& operator=(const LocalDriver&) = delete;
+    ~LocalDriver(); // Drive-contract teardown, on the owning thread
+
+    // Drive
+    bool acquire(SlotRequest& r) noexcept { return core_.acquire(r); } // submitted next turn
+    bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
+    void cancel(Completion& c) noexcept { core_.cancel(c); }
+    void run_until(const DoneSignal& done);
+    void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
+
+    // One loop turn: submit what is prepared, wait for one CQE if `wait` and anything is in
+    // flight, then complete every ready CQE. Returns the CQEs handled.
+    std::uint32_t run_once(bool wait = true);
+    // run_once without waiting: for callers that step the driver by hand.
+    std::uint32_t poll() { return run_once(false); }
+
+    [[nodiscard]] std::uint32_t in_flight() const noexcept { return core_.in_flight(); }
+    // CQEs posted by the kernel and not reaped yet (a test's view of "completed, not seen").
+    [[nodiscard]] std::uint32_t cqes_ready() noexcept;
+    [[nodiscard]] std::uint32_t setup_flags() const noexcept { return core_.setup_flags(); }
+    [[nodiscard]] std::size_t spawned() const noexcept { return tasks_.size(); }
+
+  private:
+    LocalDriver() = default;
+    detail::RingCore core_;
+    TaskSet tasks_;
+};
+
+} // namespace ringbahn::drivers

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:events.close — IORING_OP_CLOSE: close a file descriptor through the ring.
+module;
+#include <liburing.h>
+#include <cstdint>
+#include <span>
+export module ringbahn:events.close;
+import :cancellation;
+import :detail.sqe;
+import :event;
+
+namespace ringbahn::events {
+
+// As with close(2), the descriptor is gone even when the op reports an error.
+export struct Close {
+    int fd;
+
+    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
+    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        detail::prep_rw(sqes[0], IORING_OP_CLOSE, fd, nullptr, 0, 0);
+    }
+    [[nodiscard]] Cancellation cancel() && noexcept { return {}; }
+};
+static_assert(Event<Close>);
+
+} // namespace ringbahn::events

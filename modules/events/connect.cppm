@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:events.connect — IORING_OP_CONNECT: connect a socket to an address.
+module;
+#include <liburing.h>
+#include <sys/socket.h>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+export module ringbahn:events.connect;
+import :cancellation;
+import :detail.sqe;
+import :event;
+
+namespace ringbahn::events {
+
+// The address is copied to the heap when the event is made.
+export struct Connect {
+    Connect(int fd, const ::sockaddr* addr, ::socklen_t len)
+        : fd(fd), len(len), addr(std::make_unique<::sockaddr_storage>()) {
+        if (this->len > sizeof(::sockaddr_storage)) this->len = sizeof(::sockaddr_storage);
+        std::memcpy(this->addr.get(), addr, this->len);
+    }
+
+    int fd;
+    ::socklen_t len;
+    std::unique_ptr<::sockaddr_storage> addr;
+
+    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
+    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        detail::prep_rw(sqes[0], IORING_OP_CONNECT, fd, addr.get(), 0, len);
+    }
+    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(addr)); }
+};
+static_assert(Event<Connect>);
+
+} // namespace ringbahn::events

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:events.openat — IORING_OP_OPENAT: open (or create) a file; the value is the new fd.
+module;
+#include <liburing.h>
+#include <fcntl.h>
+#include <sys/types.h>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+export module ringbahn:events.openat;
+import :cancellation;
+import :detail.sqe;
+import :event;
+import :fd_reclaim;
+
+namespace ringbahn::events {
+
+// The path is copied to the heap: the kernel may read it after the caller's string is gone.
+// O_CLOEXEC is added. If the awaiter goes away and the open succeeds anyway, the fd is closed.
+export struct Openat {
+    Openat(int dirfd, std::string_view path, int flags, ::mode_t mode = 0)
+        : dirfd(dirfd), flags(flags | O_CLOEXEC), mode(mode),
+          path(std::make_unique<char[]>(path.size() + 1)) {
+        path.copy(this->path.get(), path.size());
+        this->path[path.size()] = '\0';
+    }
+
+    int dirfd;
+    int flags;
+    ::mode_t mode;
+    std::unique_ptr<char[]> path;
+
+    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
+    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        detail::prep_rw(sqes[0], IORING_OP_OPENAT, dirfd, path.get(), mode, 0);
+        sqes[0].open_flags = static_cast<std::uint32_t>(flags);
+    }
+    [[nodiscard]] Cancellation cancel() && noexcept { return close_fd_from_cqe(std::move(path)); }
+};
+static_assert(Event<Openat>);
+
+} // namespace ringbahn::events

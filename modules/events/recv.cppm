@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:events.recv — IORING_OP_RECV: receives into an owned buffer from a socket.
+module;
+#include <liburing.h>
+#include <sys/socket.h>
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+export module ringbahn:events.recv;
+import :buffer;
+import :cancellation;
+import :detail.sqe;
+import :event;
+
+namespace ringbahn::events {
+
+// The value is the byte count; 0 means the peer closed its side.
+export template <OwnedBuffer B = std::vector<std::byte>>
+struct Recv {
+    int fd;
+    B buf;
+    int flags = 0;
+
+    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
+    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        auto bytes = bytes_of(buf);
+        detail::prep_rw(sqes[0], IORING_OP_RECV, fd, bytes.data(),
+                        static_cast<std::uint32_t>(bytes.size()), 0);
+        sqes[0].msg_flags = static_cast<std::uint32_t>(flags);
+    }
+    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
+};
+static_assert(Event<Recv<>>);
+
+} // namespace ringbahn::events

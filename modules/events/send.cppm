@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:events.send — IORING_OP_SEND: sends an owned buffer on a socket.
+module;
+#include <liburing.h>
+#include <sys/socket.h>
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+export module ringbahn:events.send;
+import :buffer;
+import :cancellation;
+import :detail.sqe;
+import :event;
+
+namespace ringbahn::events {
+
+// MSG_NOSIGNAL is added: a closed peer gives EPIPE, not SIGPIPE.
+export template <OwnedBuffer B = std::vector<std::byte>>
+struct Send {
+    int fd;
+    B buf;
+    int flags = 0;
+
+    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
+    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        auto bytes = bytes_of(buf);
+        detail::prep_rw(sqes[0], IORING_OP_SEND, fd, bytes.data(),
+                        static_cast<std::uint32_t>(bytes.size()), 0);
+        sqes[0].msg_flags = static_cast<std::uint32_t>(flags | MSG_NOSIGNAL);
+    }
+    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
+};
+static_assert(Event<Send<>>);
+
+} // namespace ringbahn::events

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:task — Task<T>, a lazy coroutine: starts when awaited, owned by whoever holds it.
+module;
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+#include <variant>
+export module ringbahn:task;
+
+namespace ringbahn {
+
+export template <class T = void>
+class Task;
+
+namespace detail {
+
+// Where a finished task leaves its value or exception for its awaiter.
+template <class T>
+class TaskOutcome {
+  public:
+    template <class U>
+    void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        value_.template emplace<1>(std::forward<U>(v));
+    }
+    void unhandled_exception() noexcept { value_.template emplace<2>(std::current_exception()); }
+    T take() {
+        if (value_.index() == 2) std::rethrow_exception(std::get<2>(value_));
+        return std::move(std::get<1>(value_));
+    }
+
+  private:
+    std::variant<std::monostate, T, std::exception_ptr> value_;
+};
+
+template <>
+class TaskOutcome<void> {
+  public:
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { error_ = std::current_exception(); }
+    void take() {
+        if (error_) std::rethrow_exception(error_);
+    }
+
+  private:
+    std::exception_ptr error_;
+};
+
+} // namespace detail
+
+// A coroutine that does nothing until awaited; `co_await task` runs it and gives its value
+// (or rethrows its exception). Destroying a Task that is suspended destroys its frame, and
+// with it every awaiter inside: their ops are cancelled (see ringbahn:completion).
+// Continuations use symmetric transfer, so long await chains do not grow the stack.
+export template <class T>
+class [[nodiscard]] Task {
+  public:
+    class promise_type : public detail::TaskOutcome<T> {
+      public:
+        Task get_return_object() noexcept {
+            return Task(std::coroutine_handle<promise_type>::from_promise(*this));
+        }
+        std::suspend_always initial_suspend() noexcept { return {}; }
+        auto final_suspend() noexcept {
+            struct ToContinuation {
+                bool await_ready() noexcept { return false; }
+                std::coroutine_handle<> await_suspend(
+                    std::coroutine_handle<promise_type> h) noexcept {
+                    return h.promise().continuation_;
+                }
+                void await_resume() noexcept {}
+            };
+            return ToContinuation{};
+        }
+
+      private:
+        friend class Task;
+        std::coroutine_handle<> continuation_ = std::noop_coroutine();
+    };
+
+    Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    Task& operator=(Task&& other) noexcept {
+        if (this != &other) {
+            if (handle_) handle_.destroy();
+            handle_ = std::exchange(other.handle_, {});
+        }
+        return *this;
+    }
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+    ~Task() {
+        if (handle_) handle_.destroy();
+    }
+
+    auto operator co_await() && noexcept {
+        struct Awaiter {
+            std::coroutine_handle<promise_type> handle;
+            bool await_ready() noexcept { return !handle || handle.done(); }
+            std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+                handle.promise().continuation_ = awaiting;
+                return handle;
+            }
+            T await_resume() { return handle.promise().take(); }
+        };
+        return Awaiter{handle_};
+    }
+
+  private:
+    explicit Task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+    std::coroutine_handle<promise_type> handle_;
+};
+
+} // namespace ringbahn

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+// Test support: counted buffers, fd counts, pipes and sockets, an eager probe coroutine.
+#pragma once
+#include <liburing.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <utility>
+
+import ringbahn;
+
+namespace test {
+
+// A write to a pipe whose reader is gone raises SIGPIPE; the tests want the EPIPE instead.
+inline const bool sigpipe_ignored = (::signal(SIGPIPE, SIG_IGN), true);
+
+// Counts how often CountedBuffer storage is freed; waitable from another thread.
+class FreeCounter {
+  public:
+    void add() noexcept {
+        count_.fetch_add(1, std::memory_order_acq_rel);
+        count_.notify_all();
+    }
+    [[nodiscard]] int count() const noexcept { return count_.load(std::memory_order_acquire); }
+    void wait_for(int n) const noexcept {
+        for (int c = count(); c < n; c = count()) count_.wait(c, std::memory_order_acquire);
+    }
+
+  private:
+    std::atomic<int> count_{0};
+};
+
+// An OwnedBuffer that reports when its heap storage is freed (exactly once, by whoever owns it
+// last: the caller, the event, or a Cancellation).
+class CountedBuffer {
+  public:
+    CountedBuffer(std::size_t size, FreeCounter& frees)
+        : data_(new std::byte[size]()), size_(size), frees_(&frees) {}
+    CountedBuffer(CountedBuffer&& o) noexcept
+        : data_(std::exchange(o.data_, nullptr)), size_(o.size_), frees_(o.frees_) {}
+    CountedBuffer& operator=(CountedBuffer&& o) noexcept {
+        if (this != &o) {
+            release();
+            data_ = std::exchange(o.data_, nullptr);
+            size_ = o.size_;
+            frees_ = o.frees_;
+        }
+        return *this;
+    }
+    ~CountedBuffer() { release(); }
+
+    std::byte* data() noexcept { return data_; }
+    const std::byte* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    std::byte* begin() noexcept { return data_; }
+    std::byte* end() noexcept { return data_ + size_; }
+    const std::byte* begin() const noexcept { return data_; }
+    const std::byte* end() const noexcept { return data_ + size_; }
+
+  private:
+    void release() noexcept {
+        if (!data_) return;
+        delete[] std::exchange(data_, nullptr);
+        frees_->add();
+    }
+    std::byte* data_;
+    std::size_t size_;
+    FreeCounter* frees_;
+};
+static_assert(ringbahn::OwnedBuffer<CountedBuffer>);
+
+inline int fd_count() {
+    int n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d)) ++n;
+        ::closedir(d);
+    }
+    return n - 3; // ".", "..", and the DIR's own fd
+}
+
+struct Fd {
+    int fd = -1;
+    Fd() = default;
+    explicit Fd(int f) : fd(f) {}
+    Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+    Fd& operator=(Fd&& o) noexcept {
+        std::swap(fd, o.fd);
+        return *this;
+    }
+    ~Fd() { reset(); }
+    void reset() {
+        if (fd >= 0) ::close(std::exchange(fd, -1));
+    }
+    int get() const { return fd; }
+};
+
+struct Pipe {
+    Fd read, write;
+    Pipe() {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) std::abort();
+        read = Fd(p[0]);
+        write = Fd(p[1]);
+    }
+};
+
+struct SocketPair {
+    Fd a, b;
+    SocketPair() {
+        int s[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) != 0) std::abort();
+        a = Fd(s[0]);
+        b = Fd(s[1]);
+    }
+};
+
+// A TCP listener on 127.0.0.1 with a kernel-chosen port.
+struct Listener {
+    Fd fd;
+    sockaddr_in addr{};
+    Listener() : fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+            ::listen(fd.get(), 64) != 0 ||
+            ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+            std::abort();
+    }
+    const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&addr); }
+    // A blocking connect: on loopback it completes once the handshake is in the backlog.
+    Fd connect_client() const {
+        Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (::connect(c.get(), sockaddr_ptr(), sizeof addr) != 0) std::abort();
+        return c;
+    }
+};
+
+// A temp file, unlinked at once: only its fd names it.
+inline Fd temp_file() {
+    char path[] = "/tmp/ringbahn-test-XXXXXX";
+    Fd f(::mkostemp(path, O_CLOEXEC));
+    ::unlink(path);
+    return f;
+}
+
+inline std::vector<std::byte> bytes(std::string_view s) {
+    std::vector<std::byte> v(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) v[i] = static_cast<std::byte>(s[i]);
+    return v;
+}
+inline std::string text(const std::vector<std::byte>& v, std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(v[i]);
+    return s;
+}
+
+// An eager coroutine the test owns: it runs until its first suspension when made, and
+// destroying the Probe destroys the frame — the way a cancelled task goes away.
+struct Probe {
+    struct promise_type {
+        Probe get_return_object() {
+            return Probe{std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_always final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+    explicit Probe(std::coroutine_handle<promise_type> h) : handle(h) {}
+    Probe(Probe&& o) noexcept : handle(std::exchange(o.handle, {})) {}
+    ~Probe() { reset(); }
+    void reset() {
+        if (handle) std::exchange(handle, {}).destroy();
+    }
+    std::coroutine_handle<promise_type> handle;
+};
+
+template <class D>
+std::unique_ptr<D> make_driver(std::uint32_t entries = 64);
+
+template <>
+inline std::unique_ptr<ringbahn::drivers::LocalDriver> make_driver(std::uint32_t entries) {
+    return ringbahn::drivers::LocalDriver::create({.entries = entries}).value();
+}
+template <>
+inline std::unique_ptr<ringbahn::drivers::DemoDriver> make_driver(std::uint32_t entries) {
+    return ringbahn::drivers::DemoDriver::create({.entries = entries}).value();
+}
+
+} // namespace test
