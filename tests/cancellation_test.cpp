@@ -128,6 +128,37 @@ TEST_CASE("a cancelled accept whose connection arrived anyway closes the accepte
     CHECK(errno == EAGAIN);
 }
 
+namespace {
+// Reads once, then destroys `victim` — like when_any dropping the loser — from inside the
+// same CQE batch that holds the victim's already-posted CQE.
+template <class D>
+test::Probe read_then_drop(D& d, int fd, std::optional<test::Probe>& victim, std::atomic<int>& got) {
+    auto [r, n] = co_await submit(d, events::Read<>{fd, Buf(8)});
+    got.store(n ? static_cast<int>(*n) : -1);
+    victim.reset();
+}
+} // namespace
+
+TEST_CASE("an awaiter dropped after its CQE was reaped but before it was resumed still "
+          "reclaims the fd",
+          "[cancellation][fd]") {
+    auto d = local(false); // CQEs posted as ops finish, so both land in one batch
+    test::Pipe p;
+    test::Listener l;
+    REQUIRE(::write(p.write.get(), "go", 2) == 2);
+    test::Fd client = l.connect_client(); // the accept completes as soon as it is submitted
+    const int before = test::fd_count();
+    std::atomic<int> read_got{0}, accept_got{0};
+    std::optional<test::Probe> acceptor;
+    auto reader = read_then_drop(*d, p.read.get(), acceptor, read_got); // SQE 1
+    acceptor.emplace(accept_once(*d, l.fd.get(), accept_got));            // SQE 2
+    d->poll(); // submit both; the batch holds the read's CQE, then the accept's
+    while (d->in_flight() > 0) d->run_once();
+    CHECK(read_got.load() == 2);
+    CHECK(accept_got.load() == 0);        // dropped before it could be resumed
+    CHECK(test::fd_count() == before);    // the accepted fd was closed by its Cancellation
+}
+
 TEST_CASE("a cancelled accept with no connection leaves no fd behind", "[cancellation][fd]") {
     auto d = local();
     test::Listener l;

@@ -183,3 +183,12 @@ TEMPLATE_TEST_CASE("async_cancel by fd ends another task's read with ECANCELED",
     while (status.load() == 0) block_on(*driver, timers(*driver));
     CHECK(status.load() == 2);
 }
+
+TEST_CASE("the process-wide demo driver is one driver, created on first use", "[events][threads]") {
+    auto first = DemoDriver::process_wide();
+    REQUIRE(first.has_value());
+    auto again = DemoDriver::process_wide();
+    REQUIRE(again.has_value());
+    CHECK(*first == *again);
+    block_on(**first, timers(**first));
+}

@@ -77,6 +77,11 @@ void DemoDriver::reap_loop() noexcept {
         const int rc = ::io_uring_wait_cqe(&core_.ring(), &cqe);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) std::terminate();
         const std::uint32_t n = core_.reap(batch);
+        // A CQE can only exist after the submit that sent its SQE, and submitters submit under
+        // this lock: taking it here orders everything they wrote before submitting (the
+        // Completion, the coroutine frame) before our dispatch. The kernel orders it too, but
+        // the C++ memory model — and TSan — cannot see through a syscall.
+        { std::lock_guard order_after_submitters(mutex_); }
         std::uint32_t finished = 0;
         for (std::uint32_t i = 0; i < n; ++i) finished += core_.dispatch(batch[i]);
         std::lock_guard lock(mutex_);
