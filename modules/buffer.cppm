@@ -3,6 +3,7 @@
 module;
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <ranges>
 #include <span>
@@ -25,6 +26,14 @@ concept OwnedBuffer =
     std::is_nothrow_move_constructible_v<B> && std::ranges::contiguous_range<B> &&
     std::ranges::sized_range<B> && sizeof(std::ranges::range_value_t<B>) == 1 &&
     !std::same_as<B, std::basic_string<std::ranges::range_value_t<B>>>;
+
+// FixedBuffer — an OwnedBuffer inside memory registered with the ring
+// (io_uring_register_buffers): buffer_index() names the registered region, for READ_FIXED and
+// WRITE_FIXED. A model guarantees the registration outlives every op that uses it.
+export template <class B>
+concept FixedBuffer = OwnedBuffer<B> && requires(const B& b) {
+    { b.buffer_index() } noexcept -> std::same_as<std::uint16_t>;
+};
 
 // The bytes of a buffer, for preparing SQEs.
 export template <OwnedBuffer B>

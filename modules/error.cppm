@@ -3,6 +3,7 @@
 module;
 #include <cstdint>
 #include <expected>
+#include <string>
 #include <system_error>
 export module ringbahn:error;
 
@@ -24,4 +25,34 @@ export [[nodiscard]] inline Result<std::uint32_t> cqe_result(std::int32_t res) n
     return static_cast<std::uint32_t>(res);
 }
 
+// Conditions the kernel has no errno for.
+export enum class Errc {
+    unexpected_eof = 1, // read_exact reached end of file first
+    pool_exhausted,     // a pool in fail mode had no buffer to lease
+    write_zero,         // the kernel accepted 0 bytes of a non-empty write
+};
+
+namespace detail {
+class ErrcCategory final : public std::error_category {
+  public:
+    const char* name() const noexcept override { return "ringbahn"; }
+    std::string message(int c) const override {
+        switch (static_cast<Errc>(c)) {
+        case Errc::unexpected_eof: return "unexpected end of file";
+        case Errc::pool_exhausted: return "buffer pool exhausted";
+        case Errc::write_zero: return "write accepted zero bytes";
+        }
+        return "unknown ringbahn error";
+    }
+};
+inline const ErrcCategory errc_category{};
+} // namespace detail
+
+export [[nodiscard]] inline std::error_code make_error_code(Errc e) noexcept {
+    return {static_cast<int>(e), detail::errc_category};
+}
+
 } // namespace ringbahn
+
+export template <>
+struct std::is_error_code_enum<ringbahn::Errc> : std::true_type {};

@@ -16,6 +16,16 @@ export import :task_set;
 export import :done_signal;
 export import :block_on;
 export import :fd_reclaim;
+export import :buffer_policy;
+export import :buffer_pool;
+export import :ring;
+
+// io objects
+export import :io.owned_fd;
+export import :io.file;
+export import :io.stream;
+export import :io.socket_address;
+export import :io.tcp;
 
 // events
 export import :events.nop;
@@ -32,6 +42,11 @@ export import :events.send;
 export import :events.recv;
 export import :events.timeout;
 export import :events.async_cancel;
+
+// buffer policies
+export import :policies.heap;
+export import :policies.pooled;
+export import :policies.registered;
 
 // drivers
 export import :drivers.demo;

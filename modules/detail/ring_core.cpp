@@ -7,7 +7,9 @@ module;
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <span>
+#include <sys/uio.h>
 module ringbahn;
 
 namespace ringbahn::detail {
@@ -54,6 +56,15 @@ Result<void> RingCore::open(const RingOptions& options) {
     if (auto* sqe = ::io_uring_get_sqe(&ring_)) return sqe;
     submit(); // the kernel copies SQEs at submit: their slots are free again after it
     return ::io_uring_get_sqe(&ring_);
+}
+
+Result<void> RingCore::register_buffers(std::span<const ::iovec> iov,
+                                        std::shared_ptr<void> owner) {
+    if (registered_owner_) return std::unexpected(errno_code(EBUSY)); // one table per ring
+    const int rc = ::io_uring_register_buffers(&ring_, iov.data(), static_cast<unsigned>(iov.size()));
+    if (rc < 0) return std::unexpected(errno_code(-rc));
+    registered_owner_ = std::move(owner);
+    return {};
 }
 
 bool RingCore::can_grant(std::uint32_t n) noexcept {

@@ -2,7 +2,9 @@
 // ringbahn:detail.ring_core — the io_uring every shipped driver owns: slots, accounting, reaping.
 module;
 #include <liburing.h>
+#include <sys/uio.h>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 export module ringbahn:detail.ring_core;
@@ -60,6 +62,9 @@ class RingCore {
     // Submitting what that prepared is the caller's (a loop turn batches it).
     void settle(std::uint32_t finished) noexcept;
 
+    // io_uring_register_buffers; `owner` (the memory) is kept until the ring is closed.
+    Result<void> register_buffers(std::span<const ::iovec> iov, std::shared_ptr<void> owner);
+
     // Driver teardown, steps 3–4 of the Drive contract. Blocks until nothing is in flight.
     void drain() noexcept;
 
@@ -69,6 +74,8 @@ class RingCore {
     ::io_uring_sqe* get_sqe() noexcept; // flushes the SQ once if it is full
     void send_cancel_any() noexcept;
 
+    // Declared first, destroyed last: registered memory outlives the ring (see ~RingCore).
+    std::shared_ptr<void> registered_owner_;
     ::io_uring ring_{};
     bool open_ = false;
     bool tearing_down_ = false;

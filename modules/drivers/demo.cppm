@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:drivers.demo — the demo driver: one ring, submissions under a lock, a reaper thread.
 module;
+#include <sys/uio.h>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 export module ringbahn:drivers.demo;
 import :completion;
@@ -46,6 +48,11 @@ export class DemoDriver {
     void run_until(const DoneSignal& done) { done.wait(); }
     void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
 
+    // Registers memory for fixed-buffer ops (policies::Registered); kept until teardown.
+    Result<void> register_buffers(std::span<const ::iovec> iov, std::shared_ptr<void> owner) {
+        std::lock_guard lock(mutex_);
+        return core_.register_buffers(iov, std::move(owner));
+    }
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return core_.setup_flags(); }
     [[nodiscard]] std::size_t spawned() const noexcept { return tasks_.size(); }
 

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:drivers.local — a run-to-completion driver: one ring, one thread, no locks.
 module;
+#include <sys/uio.h>
 #include <cstdint>
 #include <memory>
+#include <span>
 export module ringbahn:drivers.local;
 import :completion;
 import :detail.ring_core;
@@ -48,6 +50,10 @@ export class LocalDriver {
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return core_.in_flight(); }
     // CQEs posted by the kernel and not reaped yet (a test's view of "completed, not seen").
     [[nodiscard]] std::uint32_t cqes_ready() noexcept;
+    // Registers memory for fixed-buffer ops (policies::Registered); kept until teardown.
+    Result<void> register_buffers(std::span<const ::iovec> iov, std::shared_ptr<void> owner) {
+        return core_.register_buffers(iov, std::move(owner));
+    }
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return core_.setup_flags(); }
     [[nodiscard]] std::size_t spawned() const noexcept { return tasks_.size(); }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:events.write — IORING_OP_WRITE: writes from an owned buffer at an offset.
+// ringbahn:events.write — IORING_OP_WRITE and IORING_OP_WRITE_FIXED: writes from an owned buffer at an offset.
 module;
 #include <liburing.h>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <utility>
@@ -14,23 +15,43 @@ import :event;
 
 namespace ringbahn::events {
 
-// The op's value is the byte count (may be short). offset = current_offset uses
-// and moves the file position (pipes and sockets have no other). buf comes back with the
-// result; if the awaiter goes away, it stays allocated until the CQE.
+// The op's value is the byte count (may be short). It covers at most `len` bytes of buf (all of it
+// by default). offset = current_offset uses and moves the file position (pipes and sockets
+// have no other). buf comes back with the result; if the awaiter goes away, it stays allocated
+// until the CQE.
 export template <OwnedBuffer B = std::vector<std::byte>>
 struct Write {
     int fd;
     B buf;
     std::uint64_t offset = current_offset;
+    std::size_t len = ~std::size_t{0};
 
     [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
     void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
-        auto bytes = bytes_of(buf);
+        auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_WRITE, fd, bytes.data(),
                         static_cast<std::uint32_t>(bytes.size()), offset);
     }
     [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
 };
 static_assert(Event<Write<>>);
+
+// The same through a registered buffer: the kernel skips pinning the pages for every op.
+export template <FixedBuffer B>
+struct WriteFixed {
+    int fd;
+    B buf;
+    std::uint64_t offset = current_offset;
+    std::size_t len = ~std::size_t{0};
+
+    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
+    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
+        detail::prep_rw(sqes[0], IORING_OP_WRITE_FIXED, fd, bytes.data(),
+                        static_cast<std::uint32_t>(bytes.size()), offset);
+        sqes[0].buf_index = buf.buffer_index();
+    }
+    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
+};
 
 } // namespace ringbahn::events

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:buffer_policy — the BufferPolicy concept: where a Ring's buffers come from.
+module;
+#include <concepts>
+#include <expected>
+#include <utility>
+export module ringbahn:buffer_policy;
+import :buffer;
+import :error;
+
+namespace ringbahn {
+
+// BufferPolicy — chosen at compile time by Ring<IO, Policy>; policies/ has heap, pooled and
+// registered, and examples/custom_policy.cpp shows a user's own.
+// A model guarantees:
+//  * Lease is an OwnedBuffer (data() survives moves) that gives its memory back to wherever it
+//    came from when destroyed — on any thread, including the reaper running a Cancellation, so
+//    a cancelled op's buffer returns only after its CQE.
+//  * acquire() returns an awaitable yielding Result<Lease>: a lease, or an error (e.g. a pool
+//    in fail mode is empty). It may suspend (a pool in wait mode); destroying it while it waits
+//    withdraws the request.
+//  * `registered`: leases are FixedBuffers in memory registered with the Ring's driver, and
+//    the Ring uses READ_FIXED / WRITE_FIXED.
+//  * `keep_leases`: a Ring may keep a lease between ops (one buffer per Ring); when false it
+//    returns each lease as soon as its data is consumed, so idle Rings hold no buffers.
+export template <class P>
+concept BufferPolicy = std::movable<P> && OwnedBuffer<typename P::Lease> && requires(P& p) {
+    { p.acquire().await_ready() } -> std::convertible_to<bool>;
+    { p.acquire().await_resume() } -> std::same_as<Result<typename P::Lease>>;
+    { P::registered } -> std::convertible_to<bool>;
+    { P::keep_leases } -> std::convertible_to<bool>;
+} && (!P::registered || FixedBuffer<typename P::Lease>);
+
+// An awaitable that is ready at once, for policies that never wait.
+export template <class T>
+struct Ready {
+    T value;
+    bool await_ready() const noexcept { return true; }
+    void await_suspend(auto) const noexcept {}
+    T await_resume() noexcept(std::is_nothrow_move_constructible_v<T>) { return std::move(value); }
+};
+
+} // namespace ringbahn

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:buffer_pool — fixed-size buffers leased from one slab; waits or fails when empty.
+module;
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <cerrno>
+#include <expected>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+export module ringbahn:buffer_pool;
+import :buffer;
+import :error;
+
+namespace ringbahn {
+
+export enum class WhenEmpty : std::uint8_t {
+    wait, // acquiring suspends until a lease comes back (backpressure)
+    fail, // acquiring gives Errc::pool_exhausted at once
+};
+
+export class BufferPool;
+
+// One buffer of a pool. Move-only; destroying it returns the buffer (thread-safe). It keeps
+// the pool alive, so a lease held by a Cancellation keeps the memory the kernel may still
+// write into allocated, whatever happened to the pool's other owners.
+export class PoolLease {
+  public:
+    PoolLease(PoolLease&& o) noexcept
+        : pool_(std::move(o.pool_)), data_(o.data_), size_(o.size_), index_(o.index_) {}
+    PoolLease& operator=(PoolLease&& o) noexcept {
+        if (this != &o) {
+            give_back();
+            pool_ = std::move(o.pool_);
+            data_ = o.data_;
+            size_ = o.size_;
+            index_ = o.index_;
+        }
+        return *this;
+    }
+    ~PoolLease() { give_back(); }
+
+    [[nodiscard]] std::byte* data() noexcept { return data_; }
+    [[nodiscard]] const std::byte* data() const noexcept { return data_; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::byte* begin() noexcept { return data_; }
+    [[nodiscard]] std::byte* end() noexcept { return data_ + size_; }
+    [[nodiscard]] const std::byte* begin() const noexcept { return data_; }
+    [[nodiscard]] const std::byte* end() const noexcept { return data_ + size_; }
+    // The registered-buffer index (meaningful when the pool is registered with a ring).
+    [[nodiscard]] std::uint16_t buffer_index() const noexcept { return index_; }
+
+  private:
+    friend class BufferPool;
+    PoolLease(std::shared_ptr<BufferPool> pool, std::byte* data, std::size_t size,
+              std::uint16_t index) noexcept
+        : pool_(std::move(pool)), data_(data), size_(size), index_(index) {}
+    inline void give_back() noexcept;
+
+    std::shared_ptr<BufferPool> pool_;
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+    std::uint16_t index_ = 0;
+};
+
+export class BufferPool : public std::enable_shared_from_this<BufferPool> {
+    struct Private {};
+
+  public:
+    // count buffers of `size` bytes in one page-aligned slab (registrable as-is).
+    [[nodiscard]] static Result<std::shared_ptr<BufferPool>> create(std::uint16_t count,
+                                                                    std::size_t size,
+                                                                    WhenEmpty when_empty) {
+        if (count == 0 || size == 0) return std::unexpected(errno_code(EINVAL));
+        void* slab = ::mmap(nullptr, std::size_t(count) * size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (slab == MAP_FAILED) return std::unexpected(errno_code(errno));
+        return std::make_shared<BufferPool>(Private{}, static_cast<std::byte*>(slab), count, size,
+                                            when_empty);
+    }
+
+    BufferPool(Private, std::byte* slab, std::uint16_t count, std::size_t size, WhenEmpty mode)
+        : slab_(slab), count_(count), size_(size), mode_(mode) {
+        free_.reserve(count);
+        for (std::uint16_t i = count; i > 0; --i) free_.push_back(std::uint16_t(i - 1));
+    }
+    BufferPool(const BufferPool&) = delete;
+    BufferPool& operator=(const BufferPool&) = delete;
+    ~BufferPool() { ::munmap(slab_, std::size_t(count_) * size_); }
+
+    // Waits (or fails, per WhenEmpty) for a buffer. Destroying the awaiter while it waits
+    // withdraws it; a lease handed to it is never lost.
+    class [[nodiscard]] Acquire {
+      public:
+        explicit Acquire(std::shared_ptr<BufferPool> pool) noexcept : pool_(std::move(pool)) {}
+        Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)) {}
+        Acquire(const Acquire&) = delete;
+        ~Acquire() {
+            if (waiting_) pool_->withdraw(*this);
+        }
+        bool await_ready() { return pool_->try_take(result_); }
+        bool await_suspend(std::coroutine_handle<> h) { return pool_->park(*this, h); }
+        Result<PoolLease> await_resume() { return std::move(*result_); }
+
+      private:
+        friend class BufferPool;
+        std::shared_ptr<BufferPool> pool_;
+        std::optional<Result<PoolLease>> result_;
+        std::coroutine_handle<> continuation_;
+        Acquire* next_ = nullptr;
+        bool waiting_ = false;
+    };
+
+    [[nodiscard]] Acquire acquire() { return Acquire(shared_from_this()); }
+    [[nodiscard]] Result<PoolLease> try_acquire() {
+        std::optional<Result<PoolLease>> r;
+        if (!try_take(r)) return std::unexpected(make_error_code(Errc::pool_exhausted));
+        return std::move(*r);
+    }
+
+    [[nodiscard]] std::size_t available() const {
+        std::lock_guard lock(mutex_);
+        return free_.size();
+    }
+    [[nodiscard]] std::uint16_t capacity() const noexcept { return count_; }
+    [[nodiscard]] std::size_t buffer_size() const noexcept { return size_; }
+    // The slab as one iovec per buffer, in index order: what io_uring_register_buffers takes.
+    [[nodiscard]] std::vector<::iovec> iovecs() const {
+        std::vector<::iovec> v(count_);
+        for (std::uint16_t i = 0; i < count_; ++i) v[i] = {slab_ + std::size_t(i) * size_, size_};
+        return v;
+    }
+
+  private:
+    friend class PoolLease;
+
+    PoolLease lease(std::uint16_t i) {
+        return PoolLease(shared_from_this(), slab_ + std::size_t(i) * size_, size_, i);
+    }
+
+    // Ready now: a free buffer, or (fail mode) the exhaustion error.
+    bool try_take(std::optional<Result<PoolLease>>& out) {
+        std::unique_lock lock(mutex_);
+        if (!free_.empty()) {
+            const std::uint16_t i = free_.back();
+            free_.pop_back();
+            lock.unlock();
+            out.emplace(lease(i));
+            return true;
+        }
+        if (mode_ == WhenEmpty::fail) {
+            out.emplace(std::unexpected(make_error_code(Errc::pool_exhausted)));
+            return true;
+        }
+        return false;
+    }
+
+    // Queue `a`; false if a buffer came back meanwhile (then `a` has it: do not suspend).
+    bool park(Acquire& a, std::coroutine_handle<> h) {
+        std::unique_lock lock(mutex_);
+        if (!free_.empty()) {
+            const std::uint16_t i = free_.back();
+            free_.pop_back();
+            lock.unlock();
+            a.result_.emplace(lease(i));
+            return false;
+        }
+        a.continuation_ = h;
+        a.waiting_ = true;
+        a.next_ = nullptr;
+        (tail_ ? tail_->next_ : head_) = &a;
+        tail_ = &a;
+        return true;
+    }
+
+    void withdraw(Acquire& a) noexcept {
+        std::lock_guard lock(mutex_);
+        Acquire** link = &head_;
+        Acquire* prev = nullptr;
+        while (*link && *link != &a) {
+            prev = *link;
+            link = &(*link)->next_;
+        }
+        if (!*link) return;
+        *link = a.next_;
+        if (tail_ == &a) tail_ = prev;
+        a.waiting_ = false;
+    }
+
+    // A lease came back: hand it to the oldest waiter (resumed here, on this thread), or free it.
+    void give_back(std::uint16_t i) noexcept {
+        std::unique_lock lock(mutex_);
+        Acquire* a = head_;
+        if (!a) {
+            free_.push_back(i); // capacity reserved for every buffer: cannot allocate
+            return;
+        }
+        head_ = a->next_;
+        if (!head_) tail_ = nullptr;
+        a->waiting_ = false;
+        lock.unlock();
+        a->result_.emplace(lease(i));
+        a->continuation_.resume();
+    }
+
+    mutable std::mutex mutex_;
+    std::byte* slab_;
+    std::uint16_t count_;
+    std::size_t size_;
+    WhenEmpty mode_;
+    std::vector<std::uint16_t> free_;
+    Acquire* head_ = nullptr; // waiters, FIFO
+    Acquire* tail_ = nullptr;
+};
+
+inline void PoolLease::give_back() noexcept {
+    if (!pool_) return;
+    // Moving the pool reference out first: the last lease may be what keeps the pool alive,
+    // and handing the buffer to a waiter must not destroy the pool under our feet.
+    auto pool = std::move(pool_);
+    pool->give_back(index_);
+}
+
+static_assert(FixedBuffer<PoolLease>);
+
+} // namespace ringbahn

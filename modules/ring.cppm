@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:ring — Ring<IO, Policy, D>: buffered async read / write over a file or socket.
+module;
+#include <algorithm>
+#include <expected>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+export module ringbahn:ring;
+import :buffer_policy;
+import :drive;
+import :drivers.demo;
+import :error;
+import :event;
+import :events.close;
+import :events.read;
+import :events.write;
+import :io.owned_fd;
+import :policies.heap;
+import :submission;
+import :task;
+
+namespace ringbahn {
+
+// Wraps an IO object and gives async read / fill_buf / consume / write over buffers from the
+// Policy. The caller's spans are never handed to the kernel: data is copied to and from
+// buffers the Ring leases, so an op cut short (its awaiting coroutine destroyed, with or
+// without the Ring) leaves the kernel writing only into a lease that a Cancellation holds until
+// the CQE — and then returns to its pool.
+//
+// Files (IO::seekable) track a position: reads continue where the last read or write ended;
+// streams use the kernel's position. End of file is a value (an empty span, 0 bytes), errors
+// are error_codes. One operation at a time: the Ring is not shared between concurrent awaiters.
+// Move it only while no operation is suspended.
+export template <io::IoObject IO, BufferPolicy Policy = policies::Heap<>,
+                 Drive D = drivers::DemoDriver>
+class Ring {
+  public:
+    using Lease = typename Policy::Lease;
+
+    Ring(D& driver, IO io, Policy policy = Policy{})
+        : driver_(&driver), io_(std::move(io)), policy_(std::move(policy)) {}
+    Ring(Ring&&) noexcept = default;
+    Ring& operator=(Ring&&) noexcept = default;
+
+    // The buffered bytes, reading more if none are left; empty at end of file.
+    Task<Result<std::span<const std::byte>>> fill_buf() {
+        if (pos_ < filled_) co_return buffered();
+        if (!read_buf_) {
+            auto lease = co_await policy_.acquire();
+            if (!lease) co_return std::unexpected(lease.error());
+            read_buf_.emplace(std::move(*lease));
+        }
+        Lease buf = take(read_buf_);
+        auto n = co_await read_into(buf);
+        read_buf_.emplace(std::move(buf));
+        pos_ = filled_ = 0;
+        if (!n) {
+            drop_read_lease_if_idle();
+            co_return std::unexpected(n.error());
+        }
+        filled_ = *n;
+        end_of_buffer_ += *n;
+        drop_read_lease_if_idle(); // at end of file, nothing is buffered
+        co_return buffered();
+    }
+
+    // Marks n buffered bytes as read.
+    void consume(std::size_t n) noexcept {
+        pos_ += std::min(n, filled_ - pos_);
+        drop_read_lease_if_idle();
+    }
+
+    // Copies up to out.size() bytes; 0 only at end of file (or for an empty span).
+    Task<Result<std::size_t>> read(std::span<std::byte> out) {
+        if (out.empty()) co_return 0;
+        auto data = co_await fill_buf();
+        if (!data) co_return std::unexpected(data.error());
+        const std::size_t n = std::min(out.size(), data->size());
+        if (n) std::memcpy(out.data(), data->data(), n);
+        consume(n);
+        co_return n;
+    }
+
+    // Fills all of out, or fails with Errc::unexpected_eof.
+    Task<Result<void>> read_exact(std::span<std::byte> out) {
+        while (!out.empty()) {
+            auto n = co_await read(out);
+            if (!n) co_return std::unexpected(n.error());
+            if (*n == 0) co_return std::unexpected(make_error_code(Errc::unexpected_eof));
+            out = out.subspan(*n);
+        }
+        co_return Result<void>{};
+    }
+
+    // Appends bytes to `out` up to and including `delimiter` (or to end of file); returns how
+    // many were appended, 0 at end of file.
+    Task<Result<std::size_t>> read_until(std::byte delimiter, std::vector<std::byte>& out) {
+        std::size_t appended = 0;
+        for (;;) {
+            auto data = co_await fill_buf();
+            if (!data) co_return std::unexpected(data.error());
+            if (data->empty()) co_return appended;
+            const auto hit = std::find(data->begin(), data->end(), delimiter);
+            const std::size_t n = std::size_t(hit - data->begin()) + (hit != data->end());
+            out.insert(out.end(), data->begin(), data->begin() + long(n));
+            consume(n);
+            appended += n;
+            if (hit != data->end()) co_return appended;
+        }
+    }
+
+    // Writes up to one buffer's worth of `in`; returns the bytes the kernel took (maybe short).
+    Task<Result<std::size_t>> write(std::span<const std::byte> in) {
+        if (in.empty()) co_return 0;
+        if (!write_buf_) {
+            auto lease = co_await policy_.acquire();
+            if (!lease) co_return std::unexpected(lease.error());
+            write_buf_.emplace(std::move(*lease));
+        }
+        Lease buf = take(write_buf_);
+        const std::size_t len = std::min(in.size(), std::size(buf));
+        std::memcpy(std::data(buf), in.data(), len);
+        const std::uint64_t at = IO::seekable ? position() : current_offset;
+        auto [event, n] = co_await submit(*driver_, make_write(std::move(buf), at, len));
+        if (Policy::keep_leases) write_buf_.emplace(std::move(event.buf));
+        if (!n) co_return std::unexpected(n.error());
+        if constexpr (IO::seekable) {
+            // Buffered read-ahead is stale once we write: continue after what was written.
+            end_of_buffer_ = at + *n;
+            pos_ = filled_ = 0;
+            drop_read_lease_if_idle();
+        }
+        co_return std::size_t{*n};
+    }
+
+    // Writes all of `in`, looping over short writes.
+    Task<Result<void>> write_all(std::span<const std::byte> in) {
+        while (!in.empty()) {
+            auto n = co_await write(in);
+            if (!n) co_return std::unexpected(n.error());
+            if (*n == 0) co_return std::unexpected(make_error_code(Errc::write_zero));
+            in = in.subspan(*n);
+        }
+        co_return Result<void>{};
+    }
+
+    // Every write is complete when write() returns: nothing is buffered, nothing to flush.
+    // Kept so code written against buffered writers reads the same. (Durability is fsync.)
+    Task<Result<void>> flush() { co_return Result<void>{}; }
+
+    // Closes the IO object through the ring and drops the leases.
+    Task<Result<void>> close() {
+        read_buf_.reset();
+        write_buf_.reset();
+        pos_ = filled_ = 0;
+        const int fd = io_.release();
+        if (fd < 0) co_return Result<void>{};
+        auto [c, r] = co_await submit(*driver_, events::Close{fd});
+        if (!r) co_return std::unexpected(r.error());
+        co_return Result<void>{};
+    }
+
+    // Files: the offset the next read or write uses.
+    [[nodiscard]] std::uint64_t position() const noexcept {
+        return end_of_buffer_ - (filled_ - pos_);
+    }
+    [[nodiscard]] IO& io() noexcept { return io_; }
+    [[nodiscard]] Policy& policy() noexcept { return policy_; }
+    [[nodiscard]] bool holds_read_buffer() const noexcept { return read_buf_.has_value(); }
+
+  private:
+    static Lease take(std::optional<Lease>& slot) noexcept {
+        Lease l = std::move(*slot);
+        slot.reset();
+        return l;
+    }
+
+    std::span<const std::byte> buffered() const noexcept {
+        if (!read_buf_) return {};
+        return std::span<const std::byte>(std::data(*read_buf_) + pos_, filled_ - pos_);
+    }
+
+    void drop_read_lease_if_idle() noexcept {
+        if constexpr (!Policy::keep_leases)
+            if (pos_ == filled_) read_buf_.reset();
+    }
+
+    // Reads into `buf` (moved into the event and back): the lease is with the kernel meanwhile.
+    Task<Result<std::uint32_t>> read_into(Lease& buf) {
+        const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
+        auto [event, n] = co_await submit(*driver_, make_read(std::move(buf), at));
+        buf = std::move(event.buf);
+        co_return n;
+    }
+
+    auto make_read(Lease buf, std::uint64_t at) {
+        if constexpr (Policy::registered)
+            return events::ReadFixed<Lease>{io_.native_handle(), std::move(buf), at};
+        else
+            return events::Read<Lease>{io_.native_handle(), std::move(buf), at};
+    }
+    auto make_write(Lease buf, std::uint64_t at, std::size_t len) {
+        if constexpr (Policy::registered)
+            return events::WriteFixed<Lease>{io_.native_handle(), std::move(buf), at, len};
+        else
+            return events::Write<Lease>{io_.native_handle(), std::move(buf), at, len};
+    }
+
+    D* driver_;
+    IO io_;
+    Policy policy_;
+    std::optional<Lease> read_buf_;
+    std::optional<Lease> write_buf_;
+    std::size_t pos_ = 0;              // next unread byte in read_buf_
+    std::size_t filled_ = 0;           // bytes of read_buf_ holding data
+    std::uint64_t end_of_buffer_ = 0;  // files: the offset just past the buffered data
+};
+
+export template <io::IoObject IO, Drive D>
+Ring(D&, IO) -> Ring<IO, policies::Heap<>, D>;
+export template <io::IoObject IO, BufferPolicy P, Drive D>
+Ring(D&, IO, P) -> Ring<IO, P, D>;
+
+} // namespace ringbahn

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:policies.pooled — buffers leased per op from a pool shared by many Rings.
+module;
+#include <memory>
+#include <expected>
+#include <utility>
+export module ringbahn:policies.pooled;
+import :buffer_policy;
+import :buffer_pool;
+
+namespace ringbahn::policies {
+
+// Many connections, bounded memory: a Ring leases a buffer while it has data in it and gives
+// it back once consumed, so an idle Ring holds none. When the pool is empty, acquiring waits
+// or fails (the pool's WhenEmpty).
+export struct Pooled {
+    using Lease = PoolLease;
+    static constexpr bool registered = false;
+    static constexpr bool keep_leases = false;
+
+    explicit Pooled(std::shared_ptr<BufferPool> pool) noexcept : pool(std::move(pool)) {}
+    [[nodiscard]] BufferPool::Acquire acquire() { return pool->acquire(); }
+
+    std::shared_ptr<BufferPool> pool;
+};
+static_assert(BufferPolicy<Pooled>);
+
+} // namespace ringbahn::policies

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT
+// Ring<IO, Policy>: every policy × {file, pipe, TCP} moves bytes intact; pools wait or fail;
+// registration failures and bad fds are errors; a Ring cut short returns its buffer after the CQE.
+#include <catch2/catch_template_test_macros.hpp>
+#include <catch2/catch_test_macros.hpp>
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+
+#include <atomic>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "../examples/counting_policy.hpp"
+#include "support.hpp"
+
+import ringbahn;
+
+using namespace ringbahn;
+using drivers::DemoDriver;
+using drivers::LocalDriver;
+
+namespace {
+
+constexpr std::size_t buf_size = 4096;
+
+struct HeapKind {
+    template <class D>
+    static auto make(D&) { return policies::Heap<buf_size>{}; }
+};
+struct PooledKind {
+    template <class D>
+    static auto make(D&) {
+        return policies::Pooled{BufferPool::create(8, buf_size, WhenEmpty::wait).value()};
+    }
+};
+struct RegisteredKind {
+    template <class D>
+    static auto make(D& d) { return policies::Registered::create(d, 8, buf_size, WhenEmpty::wait).value(); }
+};
+
+std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
+    std::vector<std::byte> v(n);
+    std::mt19937_64 rng(seed);
+    for (std::size_t i = 0; i < n; i += 8) {
+        const std::uint64_t x = rng();
+        std::memcpy(v.data() + i, &x, std::min<std::size_t>(8, n - i));
+    }
+    return v;
+}
+
+std::uint64_t fnv1a(std::span<const std::byte> data) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (auto b : data) h = (h ^ std::uint64_t(b)) * 1099511628211ull;
+    return h;
+}
+
+// Writes `data` in uneven slices through write/write_all, then closes (streams: the reader
+// sees end of file).
+template <class R>
+Task<void> produce(R& ring, const std::vector<std::byte>& data, bool& ok) {
+    std::span<const std::byte> rest(data);
+    std::size_t slice = 1;
+    while (!rest.empty()) {
+        const std::size_t n = std::min(rest.size(), slice);
+        auto r = co_await ring.write_all(rest.first(n));
+        if (!r) co_return;
+        rest = rest.subspan(n);
+        slice = slice * 3 % 20011 + 1; // odd sizes, some above the buffer size
+    }
+    ok = (co_await ring.close()).has_value();
+}
+
+// Reads to end of file with read() into odd-sized spans; returns the checksum and count.
+template <class R>
+Task<std::pair<std::uint64_t, std::size_t>> consume_all(R& ring, std::size_t expected) {
+    std::vector<std::byte> got;
+    got.reserve(expected);
+    std::vector<std::byte> chunk(7777);
+    for (;;) {
+        auto n = co_await ring.read(chunk);
+        REQUIRE(n.has_value());
+        if (*n == 0) break;
+        got.insert(got.end(), chunk.begin(), chunk.begin() + long(*n));
+    }
+    co_return std::pair{fnv1a(got), got.size()};
+}
+
+template <class Policy, class D>
+void round_trip_stream(D& d, const Policy& policy, io::Stream rd_io, io::Stream wr_io, std::size_t size) {
+    auto data = pattern(size, size);
+    Ring writer(d, std::move(wr_io), policy);
+    Ring reader(d, std::move(rd_io), policy);
+    bool ok = false;
+    d.spawn(produce(writer, data, ok));
+    auto [sum, n] = block_on(d, consume_all(reader, size));
+    CHECK(n == size);
+    CHECK(sum == fnv1a(data));
+    CHECK(ok);
+}
+
+template <class Policy, class D>
+void round_trip_tcp(D& d, const Policy& policy, std::size_t size) {
+    auto data = pattern(size, size + 1);
+    auto listener = io::TcpListener::bind(*io::SocketAddress::parse("127.0.0.1:0")).value();
+    const auto addr = listener.local_address().value();
+    auto client = block_on(d, io::TcpStream::connect(d, addr)).value();
+    auto served = block_on(d, listener.accept(d)).value();
+    Ring writer(d, std::move(client), policy);
+    Ring reader(d, std::move(served), policy);
+    bool ok = false;
+    d.spawn(produce(writer, data, ok));
+    auto [sum, n] = block_on(d, consume_all(reader, size));
+    CHECK(n == size);
+    CHECK(sum == fnv1a(data));
+    CHECK(ok);
+}
+
+template <class R>
+Task<Result<void>> write_file(R& ring, const std::vector<std::byte>& data) {
+    co_return co_await ring.write_all(data);
+}
+
+template <class Policy, class D>
+void round_trip_file(D& d, const Policy& policy, std::size_t size) {
+    auto data = pattern(size, size + 2);
+    test::Fd f = test::temp_file();
+    Ring writer(d, io::File(io::OwnedFd(::dup(f.get()))), policy);
+    REQUIRE(block_on(d, write_file(writer, data)).has_value());
+    CHECK(writer.position() == size);
+    Ring reader(d, io::File(io::OwnedFd(::dup(f.get()))), policy);
+    auto [sum, n] = block_on(d, consume_all(reader, size));
+    CHECK(n == size);
+    CHECK(sum == fnv1a(data));
+    CHECK(reader.position() == size);
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("every policy moves bytes intact over a file, a pipe and TCP", "[ring]",
+                   HeapKind, PooledKind, RegisteredKind) {
+    auto d = test::make_driver<LocalDriver>(64);
+    const auto policy = TestType::make(*d); // registered: once per ring
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, buf_size - 1, buf_size, buf_size + 1,
+                             std::size_t{1} << 20}) {
+        CAPTURE(size);
+        round_trip_file(*d, policy, size);
+        auto p = io::pipe().value();
+        round_trip_stream(*d, policy, std::move(p.first), std::move(p.second), size);
+        round_trip_tcp(*d, policy, size);
+    }
+}
+
+TEMPLATE_TEST_CASE("64 MiB through every policy, checksummed", "[ring][large]", HeapKind,
+                   PooledKind, RegisteredKind) {
+    auto d = test::make_driver<LocalDriver>(64);
+    const auto policy = TestType::make(*d);
+    constexpr std::size_t size = 64u << 20;
+    SECTION("file") { round_trip_file(*d, policy, size); }
+    SECTION("pipe") {
+        auto p = io::pipe().value();
+        round_trip_stream(*d, policy, std::move(p.first), std::move(p.second), size);
+    }
+    SECTION("tcp") { round_trip_tcp(*d, policy, size); }
+}
+
+TEMPLATE_TEST_CASE("the demo driver carries Rings too", "[ring][threads]", HeapKind, PooledKind,
+                   RegisteredKind) {
+    auto d = test::make_driver<DemoDriver>(64);
+    const auto policy = TestType::make(*d);
+    round_trip_tcp(*d, policy, 3u << 20);
+    auto p = io::socket_pair().value();
+    round_trip_stream(*d, policy, std::move(p.first), std::move(p.second), 1u << 20);
+}
+
+namespace {
+template <class R>
+Task<std::vector<std::string>> lines(R& ring) {
+    std::vector<std::string> out;
+    for (;;) {
+        std::vector<std::byte> line;
+        auto n = co_await ring.read_until(std::byte{'\n'}, line);
+        REQUIRE(n.has_value());
+        if (*n == 0) co_return out;
+        out.emplace_back(reinterpret_cast<const char*>(line.data()), line.size());
+    }
+}
+template <class R>
+Task<std::string> peek_then_consume(R& ring) {
+    auto data = co_await ring.fill_buf();
+    REQUIRE(data.has_value());
+    std::string first(reinterpret_cast<const char*>(data->data()), 3);
+    ring.consume(3);
+    auto again = co_await ring.fill_buf(); // the rest, from the same buffer: no new read
+    REQUIRE(again.has_value());
+    co_return first + "|" + std::string(reinterpret_cast<const char*>(again->data()), again->size());
+}
+} // namespace
+
+TEST_CASE("read_until splits lines, across buffer boundaries", "[ring]") {
+    auto d = test::make_driver<LocalDriver>();
+    test::Fd f = test::temp_file();
+    std::string text;
+    for (int i = 0; i < 500; ++i) text += "line " + std::to_string(i) + std::string(i % 37, '.') + "\n";
+    text += "no newline at the end";
+    REQUIRE(::pwrite(f.get(), text.data(), text.size(), 0) == ssize_t(text.size()));
+    Ring ring(*d, io::File(io::OwnedFd(::dup(f.get()))), policies::Heap<64>{});
+    auto got = block_on(*d, lines(ring));
+    REQUIRE(got.size() == 501);
+    CHECK(got[0] == "line 0\n");
+    CHECK(got[499] == "line 499" + std::string(499 % 37, '.') + "\n");
+    CHECK(got[500] == "no newline at the end");
+}
+
+TEST_CASE("fill_buf and consume give zero-copy access to buffered bytes", "[ring]") {
+    auto d = test::make_driver<LocalDriver>();
+    auto p = io::pipe().value();
+    REQUIRE(::write(p.second.native_handle(), "abcdefgh", 8) == 8);
+    Ring ring(*d, std::move(p.first), policies::Heap<1024>{});
+    CHECK(block_on(*d, peek_then_consume(ring)) == "abc|defgh");
+}
+
+namespace {
+template <class R>
+Task<Result<std::size_t>> read_some(R& ring) {
+    std::vector<std::byte> out(16);
+    co_return co_await ring.read(out);
+}
+template <class R>
+Task<Result<std::span<const std::byte>>> fill(R& ring) {
+    co_return co_await ring.fill_buf();
+}
+} // namespace
+
+TEST_CASE("an empty pool waits for a buffer, or fails, as configured", "[ring][pool]") {
+    auto d = test::make_driver<LocalDriver>();
+    auto p1 = io::pipe().value();
+    auto p2 = io::pipe().value();
+    REQUIRE(::write(p1.second.native_handle(), "first", 5) == 5);
+    REQUIRE(::write(p2.second.native_handle(), "second", 6) == 6);
+
+    SECTION("wait: the second Ring proceeds once the first consumes its data") {
+        auto pool = BufferPool::create(1, 64, WhenEmpty::wait).value();
+        Ring a(*d, std::move(p1.first), policies::Pooled{pool});
+        Ring b(*d, std::move(p2.first), policies::Pooled{pool});
+        REQUIRE(block_on(*d, fill(a)).value().size() == 5); // a holds the only buffer
+        CHECK(pool->available() == 0);
+        std::optional<Result<std::size_t>> got;
+        auto waiter = [](auto& ring, auto& out) -> test::Probe { out = co_await read_some(ring); };
+        auto probe = waiter(b, got);
+        d->poll();
+        CHECK_FALSE(got.has_value()); // parked on the pool
+        a.consume(5);                  // a's buffer goes back — straight to b
+        while (!got) d->run_once();
+        CHECK(got->value() == 6);
+        CHECK(pool->available() == 1);
+    }
+    SECTION("fail: the second Ring gets pool_exhausted at once") {
+        auto pool = BufferPool::create(1, 64, WhenEmpty::fail).value();
+        Ring a(*d, std::move(p1.first), policies::Pooled{pool});
+        Ring b(*d, std::move(p2.first), policies::Pooled{pool});
+        REQUIRE(block_on(*d, fill(a)).value().size() == 5);
+        auto r = block_on(*d, read_some(b));
+        CHECK(r.error() == Errc::pool_exhausted);
+        a.consume(5);
+        CHECK(block_on(*d, read_some(b)).value() == 6);
+    }
+}
+
+TEST_CASE("buffer registration failures are errors at construction", "[ring][registered]") {
+    auto d = test::make_driver<LocalDriver>();
+    SECTION("more buffers than the kernel registers") {
+        auto r = policies::Registered::create(*d, 20000, 4096, WhenEmpty::wait);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error() == std::errc::invalid_argument);
+    }
+    SECTION("a ring that already has registered buffers") {
+        auto first = policies::Registered::create(*d, 2, 4096, WhenEmpty::wait);
+        REQUIRE(first.has_value());
+        auto second = policies::Registered::create(*d, 2, 4096, WhenEmpty::wait);
+        REQUIRE_FALSE(second.has_value());
+        CHECK(second.error() == std::errc::device_or_resource_busy);
+    }
+    SECTION("RLIMIT_MEMLOCK too low, without CAP_IPC_LOCK") {
+        // In a child: drop CAP_IPC_LOCK (root bypasses the limit with it), lower the limit,
+        // and register more than it allows. The child reports what it got.
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+            __user_cap_data_struct data[2]{};
+            if (::syscall(SYS_capget, &hdr, data) != 0) ::_exit(10);
+            data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+            data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+            if (::syscall(SYS_capset, &hdr, data) != 0) ::_exit(11);
+            rlimit lim{64 * 1024, 64 * 1024};
+            if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) ::_exit(12);
+            auto child = LocalDriver::create({.entries = 8});
+            if (!child) ::_exit(13);
+            auto r = policies::Registered::create(**child, 64, 64 * 1024, WhenEmpty::wait);
+            ::_exit(r ? 0 : (r.error() == std::errc::not_enough_memory ? 1 : 14));
+        }
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 1); // ENOMEM, reported as an error; the process went on
+    }
+}
+
+TEMPLATE_TEST_CASE("an invalid fd and a reset connection are errors, not crashes", "[ring]",
+                   HeapKind, PooledKind) {
+    auto d = test::make_driver<LocalDriver>();
+    SECTION("invalid fd") {
+        Ring ring(*d, io::Stream(io::OwnedFd(::open("/dev/null", O_RDONLY | O_CLOEXEC))),
+                  TestType::make(*d));
+        ::close(ring.io().native_handle()); // the fd number is now invalid
+        CHECK(block_on(*d, read_some(ring)).error() == std::errc::bad_file_descriptor);
+        (void)ring.io().release();
+    }
+    SECTION("peer resets the connection") {
+        auto listener = io::TcpListener::bind(*io::SocketAddress::parse("[::1]:0")).value();
+        auto client = block_on(*d, io::TcpStream::connect(*d, listener.local_address().value())).value();
+        auto served = block_on(*d, listener.accept(*d)).value();
+        Ring ring(*d, std::move(served), TestType::make(*d));
+        linger hard{1, 0}; // close with RST
+        REQUIRE(::setsockopt(client.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
+        { io::TcpStream gone = std::move(client); }
+        CHECK(block_on(*d, read_some(ring)).error() == std::errc::connection_reset);
+    }
+}
+
+namespace {
+template <class R>
+test::Probe read_forever(R& ring, std::atomic<int>& resumed) {
+    std::vector<std::byte> out(16);
+    (void)co_await ring.read(out);
+    resumed.fetch_add(1);
+}
+template <class R>
+test::Probe write_forever(R& ring, std::atomic<int>& resumed) {
+    std::vector<std::byte> big(64 * 1024);
+    (void)co_await ring.write_all(big);
+    resumed.fetch_add(1);
+}
+} // namespace
+
+TEST_CASE("a Ring destroyed mid-read or mid-write returns its buffer only after the CQE",
+          "[ring][cancellation]") {
+    auto d = test::make_driver<LocalDriver>();
+    auto pool = BufferPool::create(4, 4096, WhenEmpty::wait).value();
+    std::atomic<int> resumed{0};
+    SECTION("mid-read: the Ring lives in the destroyed coroutine") {
+        auto p = io::pipe().value();
+        auto owner = [](auto& d, io::Stream s, auto policy, auto& resumed) -> test::Probe {
+            Ring ring(d, std::move(s), std::move(policy));
+            std::vector<std::byte> out(16);
+            (void)co_await ring.read(out);
+            resumed.fetch_add(1);
+        };
+        auto probe = owner(*d, std::move(p.first), policies::Pooled{pool}, resumed);
+        d->poll();
+        CHECK(pool->available() == 3); // leased to the in-flight read
+        probe.reset();                  // the coroutine, its Ring and its read go away
+        CHECK(pool->available() == 3); // the kernel still owns it: no CQE yet
+        while (d->in_flight() > 0) d->run_once();
+        CHECK(pool->available() == 4);
+    }
+    SECTION("mid-write: the pipe is full, the write waits") {
+        auto p = io::pipe().value();
+        Ring ring(*d, std::move(p.second), policies::Pooled{pool});
+        const std::vector<std::byte> fill(1 << 16);
+        REQUIRE(::write(ring.io().native_handle(), fill.data(), fill.size()) == ssize_t(fill.size()));
+        auto probe = write_forever(ring, resumed);
+        d->poll();
+        CHECK(pool->available() == 3);
+        probe.reset();
+        CHECK(pool->available() == 3);
+        while (d->in_flight() > 0) d->run_once();
+        CHECK(pool->available() == 4);
+    }
+    CHECK(resumed.load() == 0);
+}
+
+namespace {
+struct MissingKeepLeases {
+    using Lease = policies::HeapBuffer<64>;
+    static constexpr bool registered = false;
+    Ready<Result<Lease>> acquire() { return {Lease{}}; }
+};
+struct RegisteredWithoutIndex {
+    using Lease = policies::HeapBuffer<64>;
+    static constexpr bool registered = true;
+    static constexpr bool keep_leases = true;
+    Ready<Result<Lease>> acquire() { return {Lease{}}; }
+};
+} // namespace
+
+TEST_CASE("a user's own policy models BufferPolicy and moves data", "[ring][custom]") {
+    STATIC_REQUIRE(BufferPolicy<CountingPolicy>);
+    STATIC_REQUIRE(BufferPolicy<policies::Heap<>>);
+    STATIC_REQUIRE(BufferPolicy<policies::Pooled>);
+    STATIC_REQUIRE(BufferPolicy<policies::Registered>);
+    STATIC_REQUIRE_FALSE(BufferPolicy<MissingKeepLeases>);
+    STATIC_REQUIRE_FALSE(BufferPolicy<RegisteredWithoutIndex>);
+
+    auto d = test::make_driver<LocalDriver>();
+    LeaseCounters counters;
+    auto p = io::pipe().value();
+    Ring writer(*d, std::move(p.second), CountingPolicy{512, &counters});
+    Ring reader(*d, std::move(p.first), CountingPolicy{512, &counters});
+    auto data = pattern(100'000, 7);
+    bool ok = false;
+    d->spawn(produce(writer, data, ok));
+    auto [sum, n] = block_on(*d, consume_all(reader, data.size()));
+    CHECK(n == data.size());
+    CHECK(sum == fnv1a(data));
+    CHECK(counters.taken.load() > 100'000 / 512);
+    CHECK(counters.outstanding() == 0);
+}
