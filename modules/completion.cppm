@@ -5,11 +5,13 @@ module;
 #include <atomic>
 #include <cassert>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <utility>
 export module ringbahn:completion;
 import :cancellation;
+import :detail.recycler;
 
 namespace ringbahn {
 
@@ -58,6 +60,14 @@ export class Completion {
         : sqes_left_(sqes), continuation_(continuation) {}
     Completion(const Completion&) = delete;
     Completion& operator=(const Completion&) = delete;
+
+    // From the per-thread free list: no malloc per op in steady state. A state is back on a
+    // list only once both of its CQEs (the op's, the cancel's) are in, so a cancel SQE never
+    // names a recycled state (DESIGN.md §3).
+    static void* operator new(std::size_t size) { return detail::Recycler::allocate(size); }
+    static void operator delete(void* p, std::size_t size) noexcept {
+        detail::Recycler::deallocate(p, size);
+    }
 
     [[nodiscard]] std::uint64_t op_user_data() const noexcept {
         return reinterpret_cast<std::uintptr_t>(this);

@@ -165,6 +165,15 @@ class Ring {
         co_return Result<void>{};
     }
 
+    // Files: moves the position; buffered read-ahead is dropped.
+    void seek(std::uint64_t offset) noexcept
+        requires(IO::seekable)
+    {
+        end_of_buffer_ = offset;
+        pos_ = filled_ = 0;
+        drop_read_lease_if_idle();
+    }
+
     // Files: the offset the next read or write uses.
     [[nodiscard]] std::uint64_t position() const noexcept {
         return end_of_buffer_ - (filled_ - pos_);

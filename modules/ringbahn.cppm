@@ -54,5 +54,6 @@ export import :drivers.local;
 
 // detail: nothing exported, re-exported so instantiations can reach it
 export import :detail.sqe;
+export import :detail.recycler;
 export import :detail.iovecs;
 export import :detail.ring_core;

@@ -2,11 +2,13 @@
 // ringbahn:task — Task<T>, a lazy coroutine: starts when awaited, owned by whoever holds it.
 module;
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <type_traits>
 #include <utility>
 #include <variant>
 export module ringbahn:task;
+import :detail.recycler;
 
 namespace ringbahn {
 
@@ -57,6 +59,12 @@ class [[nodiscard]] Task {
   public:
     class promise_type : public detail::TaskOutcome<T> {
       public:
+        // Frames come from the per-thread free list: no malloc per call in steady state.
+        static void* operator new(std::size_t size) { return detail::Recycler::allocate(size); }
+        static void operator delete(void* p, std::size_t size) noexcept {
+            detail::Recycler::deallocate(p, size);
+        }
+
         Task get_return_object() noexcept {
             return Task(std::coroutine_handle<promise_type>::from_promise(*this));
         }

@@ -3,6 +3,7 @@
 module;
 #include <liburing.h>
 #include <sys/socket.h>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <utility>
@@ -21,10 +22,11 @@ struct Send {
     int fd;
     B buf;
     int flags = 0;
+    std::size_t len = ~std::size_t{0}; // at most this many bytes of buf
 
     [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
     void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
-        auto bytes = bytes_of(buf);
+        auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_SEND, fd, bytes.data(),
                         static_cast<std::uint32_t>(bytes.size()), 0);
         sqes[0].msg_flags = static_cast<std::uint32_t>(flags | MSG_NOSIGNAL);
