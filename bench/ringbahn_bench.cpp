@@ -4,6 +4,7 @@
 // Nothing selected: all of them. Ratios are ringbahn relative to raw liburing (≥ 1: as good or
 // better), the median of per-round ratios from interleaved rounds.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -17,7 +18,26 @@ import ringbahn;
 
 using namespace bench;
 
+// One side of one benchmark, nothing else: what bench/callgrind counts instructions of.
+static int single(std::string_view what, std::string_view side, long ops) {
+    const bool raw = side == "raw";
+    if (what == "nop") {
+        raw ? raw_nop(32, ops) : ringbahn_nop(32, ops);
+        return 0;
+    }
+    if (what == "read") {
+        auto f = make_read_file("/tmp/ringbahn-bench-small.data", 16ull << 20, std::size_t(ops));
+        auto heap = [](ringbahn::drivers::LocalDriver&, unsigned) { return ringbahn::policies::Heap<block>{}; };
+        raw ? raw_read(f, 32, false) : ringbahn_read(f, 32, heap);
+        ::close(f.fd);
+        return 0;
+    }
+    return 2;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 5 && std::string_view(argv[1]) == "--single")
+        return single(argv[2], argv[3], std::atol(argv[4]));
     bool quick = false, want_nop = false, want_read = false, want_echo = false;
     const char* tsv = nullptr;
     const char* file = "/tmp/ringbahn-bench.data";

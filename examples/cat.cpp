@@ -16,7 +16,7 @@ import ringbahn;
 using namespace ringbahn;
 using Driver = drivers::DemoDriver;
 
-static Task<Result<void>> cat(Driver& d, const char* path, Ring<io::Stream>& out) {
+static Task<Result<void>> cat(Driver& d, const char* path, Ring<io::Stream, policies::Heap<>, Driver>& out) {
     auto file = co_await io::File::open(d, path);
     if (!file) co_return std::unexpected(file.error());
     Ring in(d, std::move(*file)); // a 64 KiB heap buffer (policies::Heap<>)
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "cat: io_uring unavailable: %s\n", driver.error().message().c_str());
         return 1;
     }
-    Ring<io::Stream> out(**driver, io::Stream(io::OwnedFd(::dup(STDOUT_FILENO))));
+    Ring out(**driver, io::Stream(io::OwnedFd(::dup(STDOUT_FILENO))));
     int rc = 0;
     for (int i = 1; i < argc; ++i) {
         if (auto r = block_on(**driver, cat(**driver, argv[i], out)); !r) {

@@ -19,7 +19,7 @@ namespace ringbahn {
 // A function-pointer table instead of std::function: no allocation, noexcept, move-only.
 export class Cancellation {
   public:
-    Cancellation() noexcept = default;
+    inline Cancellation() noexcept = default;
 
     template <class F>
         requires(!std::same_as<std::remove_cvref_t<F>, Cancellation> &&
@@ -35,10 +35,10 @@ export class Cancellation {
         }
     }
 
-    Cancellation(Cancellation&& other) noexcept : table_(std::exchange(other.table_, nullptr)) {
+    inline Cancellation(Cancellation&& other) noexcept : table_(std::exchange(other.table_, nullptr)) {
         if (table_) table_->relocate(storage_, other.storage_);
     }
-    Cancellation& operator=(Cancellation&& other) noexcept {
+    inline Cancellation& operator=(Cancellation&& other) noexcept {
         if (this != &other) {
             reset();
             table_ = std::exchange(other.table_, nullptr);
@@ -48,7 +48,7 @@ export class Cancellation {
     }
     Cancellation(const Cancellation&) = delete;
     Cancellation& operator=(const Cancellation&) = delete;
-    ~Cancellation() { reset(); }
+    inline ~Cancellation() { reset(); }
 
     // Runs the cleanup with the op's CQE, then frees everything it held.
     inline void run(std::int32_t res, std::uint32_t flags) && noexcept {

@@ -56,7 +56,7 @@ export class Completion {
     // Low bit of user_data: 0 for the op's own SQEs, 1 for the cancel SQE aimed at it.
     static constexpr std::uint64_t cancel_tag = 1;
 
-    Completion(std::coroutine_handle<> continuation, std::uint32_t sqes) noexcept
+    inline Completion(std::coroutine_handle<> continuation, std::uint32_t sqes) noexcept
         : sqes_left_(sqes), continuation_(continuation) {}
     Completion(const Completion&) = delete;
     Completion& operator=(const Completion&) = delete;
@@ -64,33 +64,35 @@ export class Completion {
     // From the per-thread free list: no malloc per op in steady state. A state is back on a
     // list only once both of its CQEs (the op's, the cancel's) are in, so a cancel SQE never
     // names a recycled state (DESIGN.md §3).
-    static void* operator new(std::size_t size) { return detail::Recycler::allocate(size); }
-    static void operator delete(void* p, std::size_t size) noexcept {
+    inline static void* operator new(std::size_t size) { return detail::Recycler::allocate(size); }
+    inline static void operator delete(void* p, std::size_t size) noexcept {
         detail::Recycler::deallocate(p, size);
     }
 
-    [[nodiscard]] std::uint64_t op_user_data() const noexcept {
+    [[nodiscard]] inline std::uint64_t op_user_data() const noexcept {
         return reinterpret_cast<std::uintptr_t>(this);
     }
-    [[nodiscard]] std::uint64_t cancel_user_data() const noexcept {
+    [[nodiscard]] inline std::uint64_t cancel_user_data() const noexcept {
         return op_user_data() | cancel_tag;
     }
 
     // The driver's CQE dispatch: routes one CQE of ours (user_data != 0) to its state.
     // K side. May resume a coroutine inline, or run a Cancellation and free the state.
+    // `exclusive`: the driver reaps on the only thread that ever touches its completions
+    // (LocalDriver), so A and K cannot race and the exchange needs no locked instruction.
     static inline void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags,
-                                bool tearing_down) noexcept {
+                                bool tearing_down, bool exclusive = false) noexcept {
         auto* self = reinterpret_cast<Completion*>(user_data & ~cancel_tag);
         if (user_data & cancel_tag)
             self->on_cancel_cqe();
         else
-            self->on_op_cqe(res, flags, tearing_down);
+            self->on_op_cqe(res, flags, tearing_down, exclusive);
     }
 
     // --- A side: the awaiter ---------------------------------------------------------------
 
-    [[nodiscard]] std::int32_t result() const noexcept { return res_; }
-    [[nodiscard]] std::uint32_t flags() const noexcept { return flags_; }
+    [[nodiscard]] inline std::int32_t result() const noexcept { return res_; }
+    [[nodiscard]] inline std::uint32_t flags() const noexcept { return flags_; }
 
     // completed → freed. Called by the awaiter once resumed, after reading result()/flags().
     inline void consume() noexcept {
@@ -128,7 +130,8 @@ export class Completion {
 
     // --- K side: the reaper ----------------------------------------------------------------
 
-    inline void on_op_cqe(std::int32_t res, std::uint32_t flags, bool tearing_down) noexcept {
+    inline void on_op_cqe(std::int32_t res, std::uint32_t flags, bool tearing_down,
+                          bool exclusive) noexcept {
         // The result is the first error, else the latest result CQE (notifications carry none).
         if (!(flags & IORING_CQE_F_NOTIF) && (res < 0 || res_ >= 0)) {
             res_ = res;
@@ -139,8 +142,9 @@ export class Completion {
         // The kernel is done with the op. res_/flags_ are published by the exchange (release).
         State expected = State::submitted;
         const State next = tearing_down ? State::orphaned : State::completed;
-        if (state_.compare_exchange_strong(expected, next, std::memory_order_acq_rel,
-                                           std::memory_order_acquire)) {
+        if (exclusive ? settle_exclusive(expected, next)
+                      : state_.compare_exchange_strong(expected, next, std::memory_order_acq_rel,
+                                                       std::memory_order_acquire)) {
             // Resuming hands the state to the awaiter, which frees it: touch nothing after.
             if (next == State::completed) continuation_.resume();
             return;
@@ -149,6 +153,17 @@ export class Completion {
     }
 
     inline void on_cancel_cqe() noexcept { release(); }
+
+    // The compare-exchange, for a single-threaded driver: same result, plain load and store.
+    inline bool settle_exclusive(State& expected, State next) noexcept {
+        const State now = state_.load(std::memory_order_relaxed);
+        if (now != expected) {
+            expected = now;
+            return false;
+        }
+        state_.store(next, std::memory_order_relaxed);
+        return true;
+    }
 
     // cancelled → freed, by whichever of the op's last CQE and the cancel CQE comes second.
     inline void release() noexcept {

@@ -35,7 +35,7 @@ export class PrepareKey {
 
 namespace detail {
 struct PrepareKeyMaker {
-    static PrepareKey make() noexcept { return PrepareKey{}; }
+    static inline PrepareKey make() noexcept { return PrepareKey{}; }
 };
 } // namespace detail
 

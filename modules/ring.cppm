@@ -13,7 +13,7 @@ module;
 export module ringbahn:ring;
 import :buffer_policy;
 import :drive;
-import :drivers.demo;
+import :drivers.local;
 import :error;
 import :event;
 import :events.close;
@@ -36,8 +36,12 @@ namespace ringbahn {
 // streams use the kernel's position. End of file is a value (an empty span, 0 bytes), errors
 // are error_codes. One operation at a time: the Ring is not shared between concurrent awaiters.
 // Move it only while no operation is suspended.
+//
+// The default driver is LocalDriver: the fast one (no locks, batched submits, DEFER_TASKRUN),
+// and block_on drives it from plain synchronous code. Pick DemoDriver when completions must be
+// reaped while the calling thread does something else.
 export template <io::IoObject IO, BufferPolicy Policy = policies::Heap<>,
-                 Drive D = drivers::DemoDriver>
+                 Drive D = drivers::LocalDriver>
 class Ring {
   public:
     using Lease = typename Policy::Lease;
@@ -55,9 +59,11 @@ class Ring {
             if (!lease) co_return std::unexpected(lease.error());
             read_buf_.emplace(std::move(*lease));
         }
-        Lease buf = take(read_buf_);
-        auto n = co_await read_into(buf);
-        read_buf_.emplace(std::move(buf));
+        // The lease goes into the event: the kernel owns it until the CQE, and an early end of
+        // this coroutine hands it to the Cancellation rather than freeing it.
+        const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
+        auto [event, n] = co_await submit(*driver_, make_read(take(read_buf_), at));
+        read_buf_.emplace(std::move(event.buf));
         pos_ = filled_ = 0;
         if (!n) {
             drop_read_lease_if_idle();
@@ -89,10 +95,13 @@ class Ring {
     // Fills all of out, or fails with Errc::unexpected_eof.
     Task<Result<void>> read_exact(std::span<std::byte> out) {
         while (!out.empty()) {
-            auto n = co_await read(out);
-            if (!n) co_return std::unexpected(n.error());
-            if (*n == 0) co_return std::unexpected(make_error_code(Errc::unexpected_eof));
-            out = out.subspan(*n);
+            auto data = co_await fill_buf();
+            if (!data) co_return std::unexpected(data.error());
+            if (data->empty()) co_return std::unexpected(make_error_code(Errc::unexpected_eof));
+            const std::size_t n = std::min(out.size(), data->size());
+            std::memcpy(out.data(), data->data(), n);
+            consume(n);
+            out = out.subspan(n);
         }
         co_return Result<void>{};
     }
@@ -197,14 +206,6 @@ class Ring {
     void drop_read_lease_if_idle() noexcept {
         if constexpr (!Policy::keep_leases)
             if (pos_ == filled_) read_buf_.reset();
-    }
-
-    // Reads into `buf` (moved into the event and back): the lease is with the kernel meanwhile.
-    Task<Result<std::uint32_t>> read_into(Lease& buf) {
-        const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
-        auto [event, n] = co_await submit(*driver_, make_read(std::move(buf), at));
-        buf = std::move(event.buf);
-        co_return n;
     }
 
     auto make_read(Lease buf, std::uint64_t at) {

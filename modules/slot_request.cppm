@@ -20,12 +20,12 @@ export class SlotRequest {
   public:
     using GrantFn = void (*)(SlotRequest& self, std::span<::io_uring_sqe> sqes) noexcept;
 
-    SlotRequest(std::uint32_t sqes_needed, GrantFn grant) noexcept
+    inline SlotRequest(std::uint32_t sqes_needed, GrantFn grant) noexcept
         : grant_(grant), sqes_needed_(sqes_needed) {}
     SlotRequest(const SlotRequest&) = delete;
     SlotRequest& operator=(const SlotRequest&) = delete;
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return sqes_needed_; }
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return sqes_needed_; }
 
     // Called by the driver, once: fill these SQEs (or learn that the driver is gone).
     // After it returns, the driver must not touch the request again: once its SQEs are
@@ -45,8 +45,8 @@ export class SlotRequest {
 // Not thread-safe: the driver guards it with whatever guards its SQ.
 export class SlotWaitList {
   public:
-    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-    [[nodiscard]] SlotRequest* front() const noexcept { return head_; }
+    [[nodiscard]] inline bool empty() const noexcept { return head_ == nullptr; }
+    [[nodiscard]] inline SlotRequest* front() const noexcept { return head_; }
     [[nodiscard]] static bool contains(const SlotRequest& r) noexcept { return r.queued_; }
 
     inline void push_back(SlotRequest& r) noexcept {

@@ -192,3 +192,11 @@ TEST_CASE("the process-wide demo driver is one driver, created on first use", "[
     CHECK(*first == *again);
     block_on(**first, timers(**first));
 }
+
+TEST_CASE("a LocalDriver with SQPOLL submits through the kernel's poller thread", "[events]") {
+    auto d = LocalDriver::create({.entries = 32, .sqpoll = true, .sqpoll_idle_ms = 10}).value();
+    CHECK((d->setup_flags() & IORING_SETUP_SQPOLL) != 0);
+    block_on(*d, timers(*d));
+    test::Fd f = test::temp_file();
+    block_on(*d, file_round_trip(*d, f.get()));
+}

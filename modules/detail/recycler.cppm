@@ -22,10 +22,9 @@ class Recycler {
     [[nodiscard]] static inline void* allocate(std::size_t size) {
         const std::size_t c = (size + step - 1) / step;
         if (c < classes) {
-            Recycler& r = mine();
-            if (Node* n = r.free_[c]) {
-                r.free_[c] = n->next;
-                --r.count_[c];
+            if (Node* n = lists.free[c]) {
+                lists.free[c] = n->next;
+                --lists.count[c];
                 return n;
             }
             return ::operator new(c * step);
@@ -36,10 +35,11 @@ class Recycler {
     static inline void deallocate(void* p, std::size_t size) noexcept {
         const std::size_t c = (size + step - 1) / step;
         if (c < classes) {
-            Recycler& r = mine();
-            if (r.count_[c] < cap) {
-                r.free_[c] = ::new (p) Node{r.free_[c]};
-                ++r.count_[c];
+            if (lists.count[c] < cap && lists.state != State::gone) {
+                if (lists.state == State::fresh) [[unlikely]]
+                    arm_cleanup();
+                lists.free[c] = ::new (p) Node{lists.free[c]};
+                ++lists.count[c];
                 return;
             }
             ::operator delete(p, c * step);
@@ -48,24 +48,36 @@ class Recycler {
         ::operator delete(p, size);
     }
 
-    ~Recycler() {
-        for (std::size_t c = 0; c < classes; ++c)
-            while (Node* n = free_[c]) {
-                free_[c] = n->next;
-                ::operator delete(static_cast<void*>(n), c * step);
-            }
-    }
-
   private:
     struct Node {
         Node* next;
     };
-    static inline Recycler& mine() noexcept {
-        thread_local Recycler r;
-        return r;
+    enum class State : std::uint8_t { fresh, armed, gone };
+    // Trivially constructed and destroyed, so reaching it costs one TLS-relative load: no guard
+    // variable, no registration on the hot path. Cleanup is armed the first time a block is
+    // kept, by a second thread_local whose destructor empties the lists at thread exit.
+    struct Lists {
+        Node* free[classes];
+        std::uint32_t count[classes];
+        State state;
+    };
+    static inline thread_local constinit Lists lists{};
+
+    struct Cleanup {
+        ~Cleanup() {
+            lists.state = State::gone; // blocks freed later in thread exit go to the heap
+            for (std::size_t c = 0; c < classes; ++c)
+                while (Node* n = lists.free[c]) {
+                    lists.free[c] = n->next;
+                    ::operator delete(static_cast<void*>(n), c * step);
+                }
+        }
+    };
+    [[gnu::noinline]] static void arm_cleanup() noexcept {
+        thread_local Cleanup cleanup;
+        (void)cleanup;
+        lists.state = State::armed;
     }
-    Node* free_[classes] = {};
-    std::uint32_t count_[classes] = {};
 };
 
 } // namespace ringbahn::detail

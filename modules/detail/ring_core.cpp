@@ -16,7 +16,6 @@ namespace ringbahn::detail {
 
 namespace {
 constexpr std::uint64_t driver_user_data = 0; // the driver's own SQEs (wake-ups, cancel-any)
-constexpr std::uint32_t max_linked_sqes = 16;
 } // namespace
 
 RingCore::~RingCore() {
@@ -24,16 +23,21 @@ RingCore::~RingCore() {
 }
 
 Result<void> RingCore::open(const RingOptions& options) {
-    // Preference order: a flag later in this list is dropped before one earlier in it.
+    // A kernel without a flag answers -EINVAL: drop the newest flag first (the last in this
+    // list still set) and try again; setup_flags() reports what is in force.
     constexpr std::uint32_t droppable[] = {
-        IORING_SETUP_SINGLE_ISSUER, IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN,
-        IORING_SETUP_TASKRUN_FLAG,  IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_SUBMIT_ALL,     // 5.18
+        IORING_SETUP_COOP_TASKRUN,   // 5.19
+        IORING_SETUP_TASKRUN_FLAG,   // 5.19
+        IORING_SETUP_SINGLE_ISSUER,  // 6.0
+        IORING_SETUP_DEFER_TASKRUN,  // 6.1
     };
     std::uint32_t flags = options.setup_flags;
     for (;;) {
         ::io_uring_params params{};
         params.flags = flags | IORING_SETUP_CQSIZE;
         params.cq_entries = options.entries * 2;
+        params.sq_thread_idle = options.sq_thread_idle_ms;
         const int rc = ::io_uring_queue_init_params(options.entries, &ring_, &params);
         if (rc == 0) break;
         if (rc != -EINVAL) return std::unexpected(errno_code(-rc));
@@ -43,16 +47,16 @@ Result<void> RingCore::open(const RingOptions& options) {
             if (flags & f) dropped = f;
         if (dropped == 0) return std::unexpected(errno_code(EINVAL));
         flags &= ~dropped;
-        if (dropped == IORING_SETUP_SINGLE_ISSUER) flags &= ~IORING_SETUP_DEFER_TASKRUN;
     }
     open_ = true;
     setup_flags_ = ring_.flags;
+    exclusive_ = options.exclusive;
     max_in_flight_ = options.max_in_flight ? options.max_in_flight : ring_.sq.ring_entries;
     parked_cancels_.reserve(ring_.cq.ring_entries);
     return {};
 }
 
-::io_uring_sqe* RingCore::get_sqe() noexcept {
+::io_uring_sqe* RingCore::get_sqe_flushing() noexcept {
     if (auto* sqe = ::io_uring_get_sqe(&ring_)) return sqe;
     submit(); // the kernel copies SQEs at submit: their slots are free again after it
     return ::io_uring_get_sqe(&ring_);
@@ -67,44 +71,16 @@ Result<void> RingCore::register_buffers(std::span<const ::iovec> iov,
     return {};
 }
 
-bool RingCore::can_grant(std::uint32_t n) noexcept {
-    if (n == 0 || n > max_linked_sqes || in_flight_ + n > max_in_flight_) return false;
-    if (::io_uring_sq_space_left(&ring_) >= n) return true;
-    submit(); // frees SQ slots unless the kernel pushes back (-EBUSY)
-    return ::io_uring_sq_space_left(&ring_) >= n;
-}
-
-void RingCore::grant(SlotRequest& r) noexcept {
-    const std::uint32_t n = r.sqes_needed();
-    in_flight_ += n;
-    if (n == 1) {
-        r.grant({::io_uring_get_sqe(&ring_), 1});
-        return;
-    }
+void RingCore::grant_linked(SlotRequest& r, std::uint32_t n) noexcept {
     // The SQ may wrap between two of the n entries: prepare them contiguously, then copy.
     ::io_uring_sqe staged[max_linked_sqes];
     r.grant({staged, n});
-    for (std::uint32_t i = 0; i < n; ++i) *::io_uring_get_sqe(&ring_) = staged[i];
-}
-
-bool RingCore::acquire(SlotRequest& r) noexcept {
-    // A request no ring state could ever grant would wait forever: an Event breaking its
-    // contract (sqes_needed() in 1..16), or a ring too small for it. A bug, not an outcome.
-    if (r.sqes_needed() == 0 || r.sqes_needed() > max_linked_sqes ||
-        r.sqes_needed() > max_in_flight_)
-        std::terminate();
-    // FIFO: a newcomer does not overtake requests already parked.
-    if (waiters_.empty() && can_grant(r.sqes_needed())) {
-        grant(r);
-        return true;
-    }
-    waiters_.push_back(r);
-    return false;
+    for (std::uint32_t i = 0; i < n; ++i) *get_sqe(ring_) = staged[i];
 }
 
 void RingCore::cancel(Completion& c) noexcept {
     ++in_flight_;
-    if (auto* sqe = get_sqe()) {
+    if (auto* sqe = get_sqe_flushing()) {
         prep_cancel_user_data(*sqe, c.op_user_data(), 0);
         sqe->user_data = c.cancel_user_data();
         submit();
@@ -119,24 +95,6 @@ int RingCore::submit() noexcept {
         if (rc >= 0) return 0;
         if (rc != -EINTR) return rc;
     }
-}
-
-std::uint32_t RingCore::reap(std::span<Cqe> out) noexcept {
-    // io_uring_for_each_cqe's barrier templates do not resolve in a module unit; the
-    // out-of-line peek does the same acquire load.
-    constexpr std::size_t batch = 64;
-    ::io_uring_cqe* cqes[batch];
-    const auto want = static_cast<unsigned>(out.size() < batch ? out.size() : batch);
-    const unsigned n = ::io_uring_peek_batch_cqe(&ring_, cqes, want);
-    for (unsigned i = 0; i < n; ++i) out[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
-    ::io_uring_cq_advance(&ring_, n);
-    return n;
-}
-
-std::uint32_t RingCore::dispatch(const Cqe& cqe) noexcept {
-    if (cqe.user_data == driver_user_data) return 0;
-    Completion::dispatch(cqe.user_data, cqe.res, cqe.flags, tearing_down_);
-    return (cqe.flags & IORING_CQE_F_MORE) ? 0 : 1;
 }
 
 void RingCore::settle(std::uint32_t finished) noexcept {
@@ -158,7 +116,7 @@ void RingCore::settle(std::uint32_t finished) noexcept {
 }
 
 void RingCore::send_cancel_any() noexcept {
-    if (auto* sqe = get_sqe()) {
+    if (auto* sqe = get_sqe_flushing()) {
         prep_cancel_user_data(*sqe, 0, IORING_ASYNC_CANCEL_ANY);
         sqe->user_data = driver_user_data;
     }

@@ -3,12 +3,15 @@
 module;
 #include <liburing.h>
 #include <sys/uio.h>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <span>
 #include <vector>
 export module ringbahn:detail.ring_core;
 import :completion;
+import :detail.sqe;
 import :error;
 import :slot_request;
 
@@ -19,6 +22,8 @@ struct RingOptions {
     std::uint32_t setup_flags = 0;  // preferred flags; dropped one by one if the kernel refuses
     std::uint32_t max_in_flight = 0; // ops' CQEs outstanding; 0 = entries (CQ is 2×: room for
                                      // cancel CQEs and the driver's own)
+    std::uint32_t sq_thread_idle_ms = 0; // with IORING_SETUP_SQPOLL
+    bool exclusive = false; // one thread submits, reaps and owns every awaiter (LocalDriver)
 };
 
 struct Cqe {
@@ -46,18 +51,49 @@ class RingCore {
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return in_flight_; }
     [[nodiscard]] bool tearing_down() const noexcept { return tearing_down_; }
 
-    bool acquire(SlotRequest& r) noexcept;
-    bool withdraw(SlotRequest& r) noexcept { return waiters_.remove(r); }
+    // Hot path, inline: a submitter reaches it on every op.
+    inline bool acquire(SlotRequest& r) noexcept {
+        const std::uint32_t n = r.sqes_needed();
+        // A request no ring state could ever grant would wait forever: an Event breaking its
+        // contract (sqes_needed() in 1..16), or a ring too small for it. A bug, not an outcome.
+        if (n == 0 || n > max_linked_sqes || n > max_in_flight_) [[unlikely]]
+            std::terminate();
+        // FIFO: a newcomer does not overtake requests already parked.
+        if (waiters_.empty() && can_grant(n)) [[likely]] {
+            grant(r);
+            return true;
+        }
+        waiters_.push_back(r);
+        return false;
+    }
+    inline bool withdraw(SlotRequest& r) noexcept { return waiters_.remove(r); }
     void cancel(Completion& c) noexcept;
 
     // io_uring_submit, retried on -EINTR; returns 0 or -errno (-EBUSY/-EAGAIN: reap first).
     int submit() noexcept;
 
-    // Copies up to out.size() ready CQEs and frees their CQ slots.
-    std::uint32_t reap(std::span<Cqe> out) noexcept;
+    // Copies up to out.size() ready CQEs and frees their CQ slots. Only the reaping thread
+    // calls it; inline, reading the CQ ring as io_uring_for_each_cqe does.
+    inline std::uint32_t reap(std::span<Cqe> out) noexcept {
+        ::io_uring_cq& cq = ring_.cq;
+        const unsigned head = *cq.khead; // ours: only we advance it
+        const unsigned tail = std::atomic_ref<unsigned>(*cq.ktail).load(std::memory_order_acquire);
+        const unsigned n = tail - head < out.size() ? tail - head : unsigned(out.size());
+        const unsigned shift = (ring_.flags & IORING_SETUP_CQE32) ? 1 : 0;
+        for (unsigned i = 0; i < n; ++i) {
+            const ::io_uring_cqe& c = cq.cqes[((head + i) & cq.ring_mask) << shift];
+            out[i] = {c.user_data, c.res, c.flags};
+        }
+        std::atomic_ref<unsigned>(*cq.khead).store(head + n, std::memory_order_release);
+        return n;
+    }
     // Routes one CQE; returns how many in-flight units it settled (0 or 1). Touches no
     // member but tearing_down_: a threaded driver calls it without its lock.
-    std::uint32_t dispatch(const Cqe& cqe) noexcept;
+    inline std::uint32_t dispatch(const Cqe& cqe) noexcept {
+        if (cqe.user_data == 0) return 0; // the driver's own (wake-ups, cancel-any)
+        Completion::dispatch(cqe.user_data, cqe.res, cqe.flags, tearing_down_, exclusive_);
+        return (cqe.flags & IORING_CQE_F_MORE) ? 0 : 1;
+    }
     // After dispatching: settle the count, queue parked cancels, grant parked requests.
     // Submitting what that prepared is the caller's (a loop turn batches it).
     void settle(std::uint32_t finished) noexcept;
@@ -69,9 +105,27 @@ class RingCore {
     void drain() noexcept;
 
   private:
-    bool can_grant(std::uint32_t sqes) noexcept;
-    void grant(SlotRequest& r) noexcept;
-    ::io_uring_sqe* get_sqe() noexcept; // flushes the SQ once if it is full
+    static constexpr std::uint32_t max_linked_sqes = 16;
+
+    inline bool can_grant(std::uint32_t n) noexcept {
+        if (in_flight_ + n > max_in_flight_) return false;
+        if (sq_space_left(ring_) >= n) [[likely]]
+            return true;
+        submit(); // frees SQ slots unless the kernel pushes back (-EBUSY)
+        return sq_space_left(ring_) >= n;
+    }
+
+    inline void grant(SlotRequest& r) noexcept {
+        const std::uint32_t n = r.sqes_needed();
+        in_flight_ += n;
+        if (n == 1) [[likely]] {
+            r.grant({get_sqe(ring_), 1});
+            return;
+        }
+        grant_linked(r, n);
+    }
+    void grant_linked(SlotRequest& r, std::uint32_t n) noexcept;
+    ::io_uring_sqe* get_sqe_flushing() noexcept; // flushes the SQ once if it is full
     void send_cancel_any() noexcept;
 
     // Declared first, destroyed last: registered memory outlives the ring (see ~RingCore).
@@ -79,6 +133,7 @@ class RingCore {
     ::io_uring ring_{};
     bool open_ = false;
     bool tearing_down_ = false;
+    bool exclusive_ = false;
     std::uint32_t setup_flags_ = 0;
     std::uint32_t in_flight_ = 0;
     std::uint32_t max_in_flight_ = 0;

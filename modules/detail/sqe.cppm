@@ -2,6 +2,7 @@
 // ringbahn:detail.sqe — fills SQE fields for templates and inline code; nothing exported.
 module;
 #include <liburing.h>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 export module ringbahn:detail.sqe;
@@ -13,12 +14,27 @@ namespace ringbahn::detail {
 
 inline void prep_rw(::io_uring_sqe& sqe, std::uint8_t opcode, int fd, const void* addr,
                     std::uint32_t len, std::uint64_t offset) noexcept {
-    std::memset(&sqe, 0, sizeof sqe);
+    sqe = ::io_uring_sqe{}; // zero every field (two vector stores, not a memset call)
     sqe.opcode = opcode;
     sqe.fd = fd;
     sqe.off = offset;
     sqe.addr = reinterpret_cast<std::uintptr_t>(addr);
     sqe.len = len;
+}
+
+// SQ slots the kernel has consumed and we may fill: io_uring_sq_space_left, inline.
+inline std::uint32_t sq_space_left(::io_uring& ring) noexcept {
+    const unsigned head = std::atomic_ref<unsigned>(*ring.sq.khead).load(std::memory_order_acquire);
+    return ring.sq.ring_entries - (ring.sq.sqe_tail - head);
+}
+
+// io_uring_get_sqe, inline: the next free SQE, or nullptr when the SQ is full.
+inline ::io_uring_sqe* get_sqe(::io_uring& ring) noexcept {
+    ::io_uring_sq& sq = ring.sq;
+    const unsigned head = std::atomic_ref<unsigned>(*sq.khead).load(std::memory_order_acquire);
+    if (sq.sqe_tail - head >= sq.ring_entries) return nullptr;
+    const unsigned shift = (ring.flags & IORING_SETUP_SQE128) ? 1 : 0;
+    return &sq.sqes[(sq.sqe_tail++ & sq.ring_mask) << shift];
 }
 
 // ASYNC_CANCEL aimed at the op whose user_data is `target`.

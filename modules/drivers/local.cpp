@@ -12,11 +12,17 @@ namespace ringbahn::drivers {
 
 Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
     std::unique_ptr<LocalDriver> driver(new LocalDriver());
-    const std::uint32_t flags =
-        options.defer_taskrun ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0;
-    if (auto opened = driver->core_.open({.entries = options.entries, .setup_flags = flags});
-        !opened)
-        return std::unexpected(opened.error());
+    // DEFER_TASKRUN where the kernel has it; COOP_TASKRUN (no IPIs to interrupt us) is what
+    // remains on 5.19–6.0, and what SQPOLL can use (DEFER_TASKRUN excludes SQPOLL).
+    std::uint32_t flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+    if (options.defer_taskrun && !options.sqpoll) flags |= IORING_SETUP_DEFER_TASKRUN;
+    if (!options.defer_taskrun) flags &= ~IORING_SETUP_COOP_TASKRUN; // CQEs posted at once
+    if (options.sqpoll) flags |= IORING_SETUP_SQPOLL;
+    auto opened = driver->core_.open({.entries = options.entries,
+                                      .setup_flags = flags,
+                                      .sq_thread_idle_ms = options.sqpoll_idle_ms,
+                                      .exclusive = true});
+    if (!opened) return std::unexpected(opened.error());
     return driver;
 }
 

@@ -21,6 +21,10 @@ export struct LocalOptions {
     // SINGLE_ISSUER | DEFER_TASKRUN: completions are produced only when this thread asks for
     // them, with no inter-processor interrupts. Off: the kernel posts CQEs as ops finish.
     bool defer_taskrun = true;
+    // A kernel thread polls the SQ: submitting costs no syscall while it is awake, at the price
+    // of a core spinning for up to `sqpoll_idle_ms` after the last submission.
+    bool sqpoll = false;
+    std::uint32_t sqpoll_idle_ms = 100;
 };
 
 // Everything — submitting, reaping, resuming coroutines — happens on the thread that created
@@ -35,9 +39,9 @@ export class LocalDriver {
     ~LocalDriver(); // Drive-contract teardown, on the owning thread
 
     // Drive
-    bool acquire(SlotRequest& r) noexcept { return core_.acquire(r); } // submitted next turn
-    bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
-    void cancel(Completion& c) noexcept { core_.cancel(c); }
+    inline bool acquire(SlotRequest& r) noexcept { return core_.acquire(r); } // sent next turn
+    inline bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
+    inline void cancel(Completion& c) noexcept { core_.cancel(c); }
     void run_until(const DoneSignal& done);
     void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
 

@@ -26,13 +26,13 @@ export struct Accept {
     int flags = 0;
     std::unique_ptr<Peer> peer = std::make_unique<Peer>();
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_ACCEPT, fd, &peer->addr, 0,
                         reinterpret_cast<std::uintptr_t>(&peer->len));
         sqes[0].accept_flags = static_cast<std::uint32_t>(flags | SOCK_CLOEXEC);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return close_fd_from_cqe(std::move(peer)); }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return close_fd_from_cqe(std::move(peer)); }
 };
 static_assert(Event<Accept>);
 

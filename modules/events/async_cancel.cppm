@@ -17,12 +17,12 @@ namespace ringbahn::events {
 export struct AsyncCancel {
     int fd;
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_ASYNC_CANCEL, fd, nullptr, 0, 0);
         sqes[0].cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return {}; }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }
 };
 static_assert(Event<AsyncCancel>);
 

@@ -15,11 +15,11 @@ namespace ringbahn::events {
 export struct Close {
     int fd;
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_CLOSE, fd, nullptr, 0, 0);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return {}; }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }
 };
 static_assert(Event<Close>);
 

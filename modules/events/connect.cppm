@@ -26,11 +26,11 @@ export struct Connect {
     ::socklen_t len;
     std::unique_ptr<::sockaddr_storage> addr;
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_CONNECT, fd, addr.get(), 0, len);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(addr)); }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(addr)); }
 };
 static_assert(Event<Connect>);
 

@@ -31,12 +31,12 @@ export struct Openat {
     ::mode_t mode;
     std::unique_ptr<char[]> path;
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_OPENAT, dirfd, path.get(), mode, 0);
         sqes[0].open_flags = static_cast<std::uint32_t>(flags);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return close_fd_from_cqe(std::move(path)); }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return close_fd_from_cqe(std::move(path)); }
 };
 static_assert(Event<Openat>);
 

@@ -26,13 +26,13 @@ struct Read {
     std::uint64_t offset = current_offset;
     std::size_t len = ~std::size_t{0};
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_READ, fd, bytes.data(),
                         static_cast<std::uint32_t>(bytes.size()), offset);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
 };
 static_assert(Event<Read<>>);
 
@@ -44,14 +44,14 @@ struct ReadFixed {
     std::uint64_t offset = current_offset;
     std::size_t len = ~std::size_t{0};
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_READ_FIXED, fd, bytes.data(),
                         static_cast<std::uint32_t>(bytes.size()), offset);
         sqes[0].buf_index = buf.buffer_index();
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
 };
 
 } // namespace ringbahn::events

@@ -24,14 +24,14 @@ struct Send {
     int flags = 0;
     std::size_t len = ~std::size_t{0}; // at most this many bytes of buf
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_SEND, fd, bytes.data(),
                         static_cast<std::uint32_t>(bytes.size()), 0);
         sqes[0].msg_flags = static_cast<std::uint32_t>(flags | MSG_NOSIGNAL);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
 };
 static_assert(Event<Send<>>);
 

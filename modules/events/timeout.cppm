@@ -26,11 +26,11 @@ export struct Timeout {
     std::uint32_t count;
     std::unique_ptr<::__kernel_timespec> when; // heap: read by the kernel, maybe after a move
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_TIMEOUT, -1, when.get(), 1, count);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept { return hold_until_cqe(std::move(when)); }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(when)); }
 };
 static_assert(Event<Timeout>);
 

@@ -26,11 +26,11 @@ struct Writev {
     std::uint64_t offset = current_offset;
     detail::Iovecs iov = detail::Iovecs::over(bufs);
 
-    [[nodiscard]] std::uint32_t sqes_needed() const noexcept { return 1; }
-    void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_WRITEV, fd, iov.data(), iov.size(), offset);
     }
-    [[nodiscard]] Cancellation cancel() && noexcept {
+    [[nodiscard]] inline Cancellation cancel() && noexcept {
         return hold_until_cqe(std::move(bufs), std::move(iov));
     }
 };
