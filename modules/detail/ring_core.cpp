@@ -51,6 +51,7 @@ Result<void> RingCore::open(const RingOptions& options) {
     open_ = true;
     setup_flags_ = ring_.flags;
     exclusive_ = options.exclusive;
+    faults_ = options.faults;
     max_in_flight_ = options.max_in_flight ? options.max_in_flight : ring_.sq.ring_entries;
     parked_cancels_.reserve(ring_.cq.ring_entries);
     return {};
@@ -90,6 +91,8 @@ void RingCore::cancel(Completion& c) noexcept {
 }
 
 int RingCore::submit() noexcept {
+    if (faults_.before_submit)
+        if (const int injected = faults_.before_submit(faults_.ctx); injected < 0) return injected;
     for (;;) {
         const int rc = ::io_uring_submit(&ring_);
         if (rc >= 0) return 0;

@@ -17,12 +17,22 @@ import :slot_request;
 
 namespace ringbahn::detail {
 
+// Seams for fault-injection tests: each hook returns 0 to go on, or a negative errno to act as
+// if io_uring_enter had answered it — without entering the kernel, so nothing is lost, only
+// retried. Set through LocalOptions::faults.
+struct FaultHooksView {
+    int (*before_submit)(void* ctx) noexcept = nullptr; // -EBUSY / -EAGAIN
+    int (*before_wait)(void* ctx) noexcept = nullptr;   // -EINTR (or -EBUSY, -EAGAIN)
+    void* ctx = nullptr;
+};
+
 struct RingOptions {
     std::uint32_t entries = 256;    // SQ entries; the CQ gets twice as many
     std::uint32_t setup_flags = 0;  // preferred flags; dropped one by one if the kernel refuses
     std::uint32_t max_in_flight = 0; // ops' CQEs outstanding; 0 = entries (CQ is 2×: room for
                                      // cancel CQEs and the driver's own)
     std::uint32_t sq_thread_idle_ms = 0; // with IORING_SETUP_SQPOLL
+    FaultHooksView faults{};
     bool exclusive = false; // one thread submits, reaps and owns every awaiter (LocalDriver)
 };
 
@@ -50,6 +60,7 @@ class RingCore {
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return setup_flags_; }
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return in_flight_; }
     [[nodiscard]] bool tearing_down() const noexcept { return tearing_down_; }
+    [[nodiscard]] const FaultHooksView& faults() const noexcept { return faults_; }
 
     // Hot path, inline: a submitter reaches it on every op.
     inline bool acquire(SlotRequest& r) noexcept {
@@ -134,6 +145,7 @@ class RingCore {
     bool open_ = false;
     bool tearing_down_ = false;
     bool exclusive_ = false;
+    FaultHooksView faults_{};
     std::uint32_t setup_flags_ = 0;
     std::uint32_t in_flight_ = 0;
     std::uint32_t max_in_flight_ = 0;

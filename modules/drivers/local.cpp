@@ -21,6 +21,8 @@ Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
     auto opened = driver->core_.open({.entries = options.entries,
                                       .setup_flags = flags,
                                       .sq_thread_idle_ms = options.sqpoll_idle_ms,
+                                      .faults = {options.faults.before_submit,
+                                                 options.faults.before_wait, options.faults.ctx},
                                       .exclusive = true});
     if (!opened) return std::unexpected(opened.error());
     return driver;
@@ -35,7 +37,10 @@ std::uint32_t LocalDriver::run_once(bool wait) {
     ::io_uring& ring = core_.ring();
     const bool block = wait && core_.in_flight() > 0;
     // One enter: submit the turn's SQEs and, with DEFER_TASKRUN, run the deferred completions.
-    int rc = block ? ::io_uring_submit_and_wait(&ring, 1) : ::io_uring_submit_and_get_events(&ring);
+    const auto& faults = core_.faults();
+    int rc = faults.before_wait ? faults.before_wait(faults.ctx) : 0;
+    if (rc == 0)
+        rc = block ? ::io_uring_submit_and_wait(&ring, 1) : ::io_uring_submit_and_get_events(&ring);
     if (rc == -EBUSY || rc == -EAGAIN) {
         // CQ backlog: reap first; the SQEs stay queued for the next turn.
     } else if (rc < 0 && rc != -EINTR && rc != -ETIME) {

@@ -16,6 +16,14 @@ import :task_set;
 
 namespace ringbahn::drivers {
 
+// Test seams (fault injection): see RingCore's FaultHooksView. Each hook returns 0, or a
+// negative errno the driver then handles as if the kernel had answered it.
+export struct FaultHooks {
+    int (*before_submit)(void* ctx) noexcept = nullptr; // e.g. -EBUSY, -EAGAIN
+    int (*before_wait)(void* ctx) noexcept = nullptr;   // e.g. -EINTR
+    void* ctx = nullptr;
+};
+
 export struct LocalOptions {
     std::uint32_t entries = 256; // SQ entries; CQ is twice that; ops in flight ≤ entries
     // SINGLE_ISSUER | DEFER_TASKRUN: completions are produced only when this thread asks for
@@ -25,6 +33,7 @@ export struct LocalOptions {
     // of a core spinning for up to `sqpoll_idle_ms` after the last submission.
     bool sqpoll = false;
     std::uint32_t sqpoll_idle_ms = 100;
+    FaultHooks faults{};
 };
 
 // Everything — submitting, reaping, resuming coroutines — happens on the thread that created
