@@ -64,7 +64,10 @@ struct CountingPolicy {
     std::size_t buffer_size;
     LeaseCounters* counters;
 
-    // Never waits: hand back a ready awaitable.
-    ringbahn::Ready<ringbahn::Result<Lease>> acquire() { return {Lease(buffer_size, *counters)}; }
+    // Never waits: hand back a ready awaitable. (A policy that waits resumes its waiter through
+    // the Poster — on the Ring's driver, at its next turn.)
+    ringbahn::Ready<ringbahn::Result<Lease>> acquire(ringbahn::Poster) {
+        return {Lease(buffer_size, *counters)};
+    }
 };
 static_assert(ringbahn::BufferPolicy<CountingPolicy>);

@@ -6,6 +6,7 @@ module;
 #include <utility>
 export module ringbahn:buffer_policy;
 import :buffer;
+import :drive;
 import :error;
 
 namespace ringbahn {
@@ -16,17 +17,18 @@ namespace ringbahn {
 //  * Lease is an OwnedBuffer (data() survives moves) that gives its memory back to wherever it
 //    came from when destroyed — on any thread, including the reaper running a Cancellation, so
 //    a cancelled op's buffer returns only after its CQE.
-//  * acquire() returns an awaitable yielding Result<Lease>: a lease, or an error (e.g. a pool
-//    in fail mode is empty). It may suspend (a pool in wait mode); destroying it while it waits
-//    withdraws the request.
+//  * acquire(poster) returns an awaitable yielding Result<Lease>: a lease, or an error (e.g. a
+//    pool in fail mode is empty). It may suspend (a pool in wait mode); then it is resumed
+//    through `poster` — on the Ring's driver, at its next loop turn, never inline from whoever
+//    returned a lease — and destroying it while it waits withdraws the request.
 //  * `registered`: leases are FixedBuffers in memory registered with the Ring's driver, and
 //    the Ring uses READ_FIXED / WRITE_FIXED.
 //  * `keep_leases`: a Ring may keep a lease between ops (one buffer per Ring); when false it
 //    returns each lease as soon as its data is consumed, so idle Rings hold no buffers.
 export template <class P>
-concept BufferPolicy = std::movable<P> && OwnedBuffer<typename P::Lease> && requires(P& p) {
-    { p.acquire().await_ready() } -> std::convertible_to<bool>;
-    { p.acquire().await_resume() } -> std::same_as<Result<typename P::Lease>>;
+concept BufferPolicy = std::movable<P> && OwnedBuffer<typename P::Lease> && requires(P& p, Poster w) {
+    { p.acquire(w).await_ready() } -> std::convertible_to<bool>;
+    { p.acquire(w).await_resume() } -> std::same_as<Result<typename P::Lease>>;
     { P::registered } -> std::convertible_to<bool>;
     { P::keep_leases } -> std::convertible_to<bool>;
 } && (!P::registered || FixedBuffer<typename P::Lease>);

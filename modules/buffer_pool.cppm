@@ -17,6 +17,7 @@ module;
 #include <vector>
 export module ringbahn:buffer_pool;
 import :buffer;
+import :drive;
 import :error;
 
 namespace ringbahn {
@@ -95,30 +96,39 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     BufferPool& operator=(const BufferPool&) = delete;
     ~BufferPool() { ::munmap(slab_, std::size_t(count_) * size_); }
 
-    // Waits (or fails, per WhenEmpty) for a buffer. Destroying the awaiter while it waits
-    // withdraws it; a lease handed to it is never lost.
+    // Waits (or fails, per WhenEmpty) for a buffer. A returned buffer is handed to the oldest
+    // waiter and its resumption posted to the waiter's driver (never run inline by whoever
+    // returned the lease: that may be a destructor, or a driver's teardown). Destroying the
+    // awaiter while it waits withdraws it; a lease already handed to it goes back to the pool.
     class [[nodiscard]] Acquire {
       public:
-        explicit Acquire(std::shared_ptr<BufferPool> pool) noexcept : pool_(std::move(pool)) {}
-        Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)) {}
+        Acquire(std::shared_ptr<BufferPool> pool, Poster waker) noexcept
+            : pool_(std::move(pool)), waker_(waker) {}
+        Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)), waker_(o.waker_) {}
         Acquire(const Acquire&) = delete;
         ~Acquire() {
             if (waiting_) pool_->withdraw(*this);
+            if (posted_) waker_.unpost(continuation_); // result_'s lease returns with us
         }
         bool await_ready() { return pool_->try_take(result_); }
         bool await_suspend(std::coroutine_handle<> h) { return pool_->park(*this, h); }
-        Result<PoolLease> await_resume() { return std::move(*result_); }
+        Result<PoolLease> await_resume() {
+            posted_ = false;
+            return std::move(*result_);
+        }
 
       private:
         friend class BufferPool;
         std::shared_ptr<BufferPool> pool_;
         std::optional<Result<PoolLease>> result_;
         std::coroutine_handle<> continuation_;
+        Poster waker_;
         Acquire* next_ = nullptr;
         bool waiting_ = false;
+        bool posted_ = false;
     };
 
-    [[nodiscard]] Acquire acquire() { return Acquire(shared_from_this()); }
+    [[nodiscard]] Acquire acquire(Poster waker) { return Acquire(shared_from_this(), waker); }
     [[nodiscard]] Result<PoolLease> try_acquire() {
         std::optional<Result<PoolLease>> r;
         if (!try_take(r)) return std::unexpected(make_error_code(Errc::pool_exhausted));
@@ -194,7 +204,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         a.waiting_ = false;
     }
 
-    // A lease came back: hand it to the oldest waiter (resumed here, on this thread), or free it.
+    // A lease came back: hand it to the oldest waiter (resumed by its driver), or free it.
     void give_back(std::uint16_t i) noexcept {
         std::unique_lock lock(mutex_);
         Acquire* a = head_;
@@ -205,9 +215,10 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         head_ = a->next_;
         if (!head_) tail_ = nullptr;
         a->waiting_ = false;
+        a->posted_ = true;
         lock.unlock();
         a->result_.emplace(lease(i));
-        a->continuation_.resume();
+        a->waker_.post(a->continuation_);
     }
 
     mutable std::mutex mutex_;

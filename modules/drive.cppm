@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:drive — the Drive concept: the contract between submissions and a driver.
 module;
+#include <algorithm>
 #include <concepts>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+#include <coroutine>
 #include <utility>
 export module ringbahn:drive;
 import :completion;
@@ -10,6 +15,50 @@ import :slot_request;
 import :task;
 
 namespace ringbahn {
+
+// Which drivers are alive, so that a waiter's wake-up never reaches a driver that is gone
+// (a buffer pool may hand a lease to a waiter long after that waiter's driver was destroyed).
+// Every driver embeds one and ends it first thing in its destructor: from then on, posts to it
+// are dropped. Ids are never reused, unlike addresses.
+export class Liveness {
+  public:
+    inline Liveness() {
+        std::lock_guard lock(registry().mutex);
+        id_ = ++registry().next;
+        registry().live.push_back(id_);
+    }
+    Liveness(const Liveness&) = delete;
+    Liveness& operator=(const Liveness&) = delete;
+    inline ~Liveness() { end(); }
+
+    inline void end() noexcept {
+        std::lock_guard lock(registry().mutex);
+        std::erase(registry().live, id_);
+    }
+    [[nodiscard]] inline std::uint64_t id() const noexcept { return id_; }
+
+    // Runs f under the registry lock if driver `id` is still alive; returns whether it ran.
+    template <class F>
+    static bool if_alive(std::uint64_t id, F&& f) noexcept {
+        std::lock_guard lock(registry().mutex);
+        if (std::find(registry().live.begin(), registry().live.end(), id) == registry().live.end())
+            return false;
+        f();
+        return true;
+    }
+
+  private:
+    struct Registry {
+        std::mutex mutex;
+        std::vector<std::uint64_t> live;
+        std::uint64_t next = 0;
+    };
+    static inline Registry& registry() noexcept {
+        static Registry r;
+        return r;
+    }
+    std::uint64_t id_ = 0;
+};
 
 // Drive — owns an io_uring: readies SQE slots, submits them, reaps CQEs and completes them.
 // The library ships drivers::DemoDriver (a reaper thread) and drivers::LocalDriver (run to
@@ -28,6 +77,12 @@ namespace ringbahn {
 //               full; never waiting), with user_data c.cancel_user_data(). Its CQE, like every
 //               CQE whose user_data is not the driver's own (0), goes to
 //               Completion::dispatch(user_data, res, flags, tearing_down).
+//  post(h)      Resume coroutine h at the driver's next loop turn, on its reaping thread — never
+//               inline. Synchronisation primitives (a buffer pool handing a lease to a waiter) use
+//               it, so nothing resumes a coroutine from inside a destructor or on a driver that
+//               is gone: at teardown, posted handles are dropped, never resumed.
+//  unpost(h)    h's frame is being destroyed: if h is still posted, forget it and return true.
+//  liveness()   the driver's Liveness, ended first thing in its destructor.
 //  run_until(s) Reap and complete until s.is_set(). A driver whose own thread reaps just waits.
 //  spawn(t)     Start t now; the driver owns it until it finishes.
 //
@@ -46,12 +101,44 @@ namespace ringbahn {
 //  5. only then exit the ring — the kernel no longer writes into anybody's memory.
 // An awaiter that outlives its driver never calls it again.
 export template <class D>
-concept Drive = requires(D& d, SlotRequest& r, Completion& c, const DoneSignal& s, Task<void> t) {
+concept Drive = requires(D& d, SlotRequest& r, Completion& c, const DoneSignal& s, Task<void> t,
+                         std::coroutine_handle<> h) {
     { d.acquire(r) } noexcept -> std::same_as<bool>;
     { d.withdraw(r) } noexcept -> std::same_as<bool>;
     { d.cancel(c) } noexcept;
+    { d.post(h) } noexcept;
+    { d.unpost(h) } noexcept -> std::same_as<bool>;
+    { std::as_const(d).liveness() } noexcept -> std::same_as<const Liveness&>;
     d.run_until(s);
     d.spawn(std::move(t));
+};
+
+// A driver's post/unpost, type-erased: what a buffer policy needs to wake a waiter on the
+// waiter's own driver without knowing its type.
+export class Poster {
+  public:
+    template <Drive D>
+    explicit Poster(D& d) noexcept
+        : driver_(&d), id_(d.liveness().id()),
+          post_([](void* x, std::coroutine_handle<> h) noexcept { static_cast<D*>(x)->post(h); }),
+          unpost_([](void* x, std::coroutine_handle<> h) noexcept {
+              return static_cast<D*>(x)->unpost(h);
+          }) {}
+    // Both are no-ops once the driver is gone: a waiter of a dead driver is never resumed.
+    inline void post(std::coroutine_handle<> h) const noexcept {
+        Liveness::if_alive(id_, [&]() noexcept { post_(driver_, h); });
+    }
+    inline bool unpost(std::coroutine_handle<> h) const noexcept {
+        bool found = false;
+        Liveness::if_alive(id_, [&]() noexcept { found = unpost_(driver_, h); });
+        return found;
+    }
+
+  private:
+    void* driver_;
+    std::uint64_t id_;
+    void (*post_)(void*, std::coroutine_handle<>) noexcept;
+    bool (*unpost_)(void*, std::coroutine_handle<>) noexcept;
 };
 
 } // namespace ringbahn

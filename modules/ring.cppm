@@ -55,7 +55,7 @@ class Ring {
     Task<Result<std::span<const std::byte>>> fill_buf() {
         if (pos_ < filled_) co_return buffered();
         if (!read_buf_) {
-            auto lease = co_await policy_.acquire();
+            auto lease = co_await policy_.acquire(Poster(*driver_));
             if (!lease) co_return std::unexpected(lease.error());
             read_buf_.emplace(std::move(*lease));
         }
@@ -127,7 +127,7 @@ class Ring {
     Task<Result<std::size_t>> write(std::span<const std::byte> in) {
         if (in.empty()) co_return 0;
         if (!write_buf_) {
-            auto lease = co_await policy_.acquire();
+            auto lease = co_await policy_.acquire(Poster(*driver_));
             if (!lease) co_return std::unexpected(lease.error());
             write_buf_.emplace(std::move(*lease));
         }

@@ -7,6 +7,7 @@ module;
 #include <utility>
 export module ringbahn:policies.heap;
 import :buffer_policy;
+import :drive;
 import :error;
 
 namespace ringbahn::policies {
@@ -39,7 +40,7 @@ struct Heap {
     using Lease = HeapBuffer<Size>;
     static constexpr bool registered = false;
     static constexpr bool keep_leases = true;
-    [[nodiscard]] Ready<Result<Lease>> acquire() { return {Lease{}}; }
+    [[nodiscard]] Ready<Result<Lease>> acquire(Poster) { return {Lease{}}; }
 };
 static_assert(BufferPolicy<Heap<>>);
 

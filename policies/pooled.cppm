@@ -7,6 +7,7 @@ module;
 export module ringbahn:policies.pooled;
 import :buffer_policy;
 import :buffer_pool;
+import :drive;
 
 namespace ringbahn::policies {
 
@@ -19,7 +20,7 @@ export struct Pooled {
     static constexpr bool keep_leases = false;
 
     explicit Pooled(std::shared_ptr<BufferPool> pool) noexcept : pool(std::move(pool)) {}
-    [[nodiscard]] BufferPool::Acquire acquire() { return pool->acquire(); }
+    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) { return pool->acquire(waker); }
 
     std::shared_ptr<BufferPool> pool;
 };

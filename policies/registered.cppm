@@ -12,6 +12,7 @@ module;
 export module ringbahn:policies.registered;
 import :buffer_policy;
 import :buffer_pool;
+import :drive;
 import :error;
 
 namespace ringbahn::policies {
@@ -42,7 +43,7 @@ export struct Registered {
         return Registered(std::move(*pool));
     }
 
-    [[nodiscard]] BufferPool::Acquire acquire() { return pool->acquire(); }
+    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) { return pool->acquire(waker); }
 
     std::shared_ptr<BufferPool> pool;
 

@@ -12,6 +12,7 @@
 #include <liburing.h>
 
 #include <cerrno>
+#include <coroutine>
 #include <cstdint>
 #include <random>
 #include <span>
@@ -39,15 +40,28 @@ struct FaultCounts {
 template <class Inner>
 class FaultyDriver {
   public:
-    FaultyDriver(Inner& inner, FaultPlan plan) : inner_(&inner), plan_(plan), rng_(plan.seed) {}
+    // `self` is the pointer the inner driver's hooks read (see hooks()): set while we live.
+    FaultyDriver(Inner& inner, FaultPlan plan, FaultyDriver*& self)
+        : inner_(&inner), plan_(plan), self_(&self), rng_(plan.seed) {
+        self = this;
+    }
     FaultyDriver(const FaultyDriver&) = delete;
     ~FaultyDriver() {
+        liveness_.end();
+        *self_ = nullptr; // the inner driver may outlive us: its hooks then inject nothing
         tasks_.destroy_all(); // their awaiters withdraw or cancel through us
         while (!parked_.empty()) {
             auto& r = *parked_.front();
             parked_.remove(r);
             r.grant({}); // never to be granted: we are going away
         }
+        // Requests still waiting in the inner driver wait through a proxy of ours: take them
+        // back, and tell their owners the same.
+        for (auto [real, proxy] : proxies_) {
+            if (inner_->withdraw(*proxy)) real->grant({});
+            delete proxy;
+        }
+        proxies_.clear();
     }
 
     // The hooks to hand the inner driver at creation (LocalOptions::faults).
@@ -74,20 +88,24 @@ class FaultyDriver {
         return true;
     }
     void cancel(ringbahn::Completion& c) noexcept { inner_->cancel(c); }
+    void post(std::coroutine_handle<> h) noexcept { inner_->post(h); }
+    bool unpost(std::coroutine_handle<> h) noexcept { return inner_->unpost(h); }
+    const ringbahn::Liveness& liveness() const noexcept { return liveness_; }
     void run_until(const ringbahn::DoneSignal& done) {
         while (!done.is_set()) turn();
     }
     void spawn(ringbahn::Task<void> t) { tasks_.spawn(std::move(t)); }
 
-    // One loop turn: release some parked requests (shuffled), then one inner turn.
-    void turn() {
+    // One loop turn: release some parked requests (shuffled), then one inner turn, waiting for
+    // a CQE only if `wait` and nothing is parked.
+    void turn(bool wait = true) {
         for (int n = 0; n < 8 && !parked_.empty(); ++n) {
             auto& r = *parked_.front();
             parked_.remove(r);
             if (chance(0.5)) parked_.push_back(r); // rotate: later ones overtake
             else forward(r);
         }
-        inner_->run_once(parked_.empty());
+        inner_->run_once(wait && parked_.empty());
     }
     [[nodiscard]] bool idle() const { return parked_.empty() && inner_->in_flight() == 0; }
 
@@ -154,8 +172,10 @@ class FaultyDriver {
     }
 
     bool chance(double p) noexcept { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+    ringbahn::Liveness liveness_;
     Inner* inner_;
     FaultPlan plan_;
+    FaultyDriver** self_;
     std::mt19937_64 rng_;
     ringbahn::SlotWaitList parked_;
     std::unordered_map<ringbahn::SlotRequest*, Proxy*> proxies_;

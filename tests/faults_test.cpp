@@ -74,8 +74,7 @@ template <class Policy>
 void round_trip(std::uint64_t seed, Policy policy_a, Policy policy_b, bool tcp) {
     Faulty* self = nullptr;
     auto inner = LocalDriver::create({.entries = 16, .faults = Faulty::hooks(self)}).value();
-    Faulty d(*inner, {.seed = seed});
-    self = &d;
+    Faulty d(*inner, {.seed = seed}, self);
     std::vector<std::byte> data(1 << 20);
     std::mt19937_64 rng(seed);
     for (auto& b : data) b = std::byte(rng());

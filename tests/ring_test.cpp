@@ -254,7 +254,8 @@ TEST_CASE("an empty pool waits for a buffer, or fails, as configured", "[ring][p
         auto probe = waiter(b, got);
         d->poll();
         CHECK_FALSE(got.has_value()); // parked on the pool
-        a.consume(5);                  // a's buffer goes back — straight to b
+        a.consume(5);                  // a's buffer goes back — handed to b...
+        CHECK_FALSE(got.has_value());  // ...whose resumption is posted to the driver, not inline
         while (!got) d->run_once();
         CHECK(got->value() == 6);
         CHECK(pool->available() == 1);
@@ -389,13 +390,13 @@ namespace {
 struct MissingKeepLeases {
     using Lease = policies::HeapBuffer<64>;
     static constexpr bool registered = false;
-    Ready<Result<Lease>> acquire() { return {Lease{}}; }
+    Ready<Result<Lease>> acquire(Poster) { return {Lease{}}; }
 };
 struct RegisteredWithoutIndex {
     using Lease = policies::HeapBuffer<64>;
     static constexpr bool registered = true;
     static constexpr bool keep_leases = true;
-    Ready<Result<Lease>> acquire() { return {Lease{}}; }
+    Ready<Result<Lease>> acquire(Poster) { return {Lease{}}; }
 };
 } // namespace
 
@@ -420,4 +421,31 @@ TEST_CASE("a user's own policy models BufferPolicy and moves data", "[ring][cust
     CHECK(sum == fnv1a(data));
     CHECK(counters.taken.load() > 100'000 / 512);
     CHECK(counters.outstanding() == 0);
+}
+
+TEST_CASE("regression (torture seed 2883250081): a lease returned after the driver is gone "
+          "does not wake the waiter on the dead driver",
+          "[ring][pool][regression]") {
+    auto pool = BufferPool::create(1, 64, WhenEmpty::wait).value();
+    auto p1 = io::pipe().value();
+    auto p2 = io::pipe().value();
+    std::atomic<int> resumed{0};
+    std::optional<test::Probe> holder, waiter;
+    {
+        auto d = test::make_driver<LocalDriver>();
+        auto reader = [](LocalDriver& d, io::Stream s, policies::Pooled p, std::atomic<int>& r) -> test::Probe {
+            Ring ring(d, std::move(s), std::move(p));
+            std::byte out[8];
+            (void)co_await ring.read(out);
+            r.fetch_add(1);
+        };
+        holder.emplace(reader(*d, std::move(p1.first), policies::Pooled{pool}, resumed)); // in flight
+        waiter.emplace(reader(*d, std::move(p2.first), policies::Pooled{pool}, resumed)); // on the pool
+        d->poll();
+        CHECK(pool->available() == 0);
+    } // the driver is gone; holder's read was cancelled and orphaned, waiter still waits
+    holder.reset(); // its lease returns — to the waiter, whose driver is dead: not resumed
+    CHECK(resumed.load() == 0);
+    waiter.reset(); // the lease it was handed goes back
+    CHECK(pool->available() == 1);
 }

@@ -186,6 +186,13 @@ struct Probe {
     };
     explicit Probe(std::coroutine_handle<promise_type> h) : handle(h) {}
     Probe(Probe&& o) noexcept : handle(std::exchange(o.handle, {})) {}
+    Probe& operator=(Probe&& o) noexcept {
+        if (this != &o) {
+            reset();
+            handle = std::exchange(o.handle, {});
+        }
+        return *this;
+    }
     ~Probe() { reset(); }
     void reset() {
         if (handle) std::exchange(handle, {}).destroy();

@@ -3,6 +3,8 @@
 module;
 #include <liburing.h>
 #include <cerrno>
+#include <coroutine>
+#include <deque>
 #include <expected>
 #include <memory>
 #include <mutex>
@@ -33,6 +35,7 @@ Result<DemoDriver*> DemoDriver::process_wide() {
 }
 
 DemoDriver::~DemoDriver() {
+    liveness_.end();
     if (reaper_.joinable()) {
         {
             std::lock_guard lock(mutex_);
@@ -48,6 +51,7 @@ DemoDriver::~DemoDriver() {
     }
     // No thread resumes tasks now. Destroying them cancels their ops through cancel().
     tasks_.destroy_all();
+    posted_.clear(); // never resumed: their frames belong to whoever owns them
     core_.drain();
 }
 
@@ -68,6 +72,27 @@ void DemoDriver::cancel(Completion& c) noexcept {
     core_.cancel(c);
 }
 
+void DemoDriver::post(std::coroutine_handle<> h) noexcept {
+    std::lock_guard lock(mutex_);
+    posted_.push_back(h);
+    // Wake the reaper, which may be waiting for a CQE: a NOP of the driver's own.
+    if (auto* sqe = ::io_uring_get_sqe(&core_.ring())) {
+        ::io_uring_prep_nop(sqe);
+        sqe->user_data = 0;
+    }
+    core_.submit();
+}
+
+bool DemoDriver::unpost(std::coroutine_handle<> h) noexcept {
+    std::lock_guard lock(mutex_);
+    for (auto it = posted_.begin(); it != posted_.end(); ++it)
+        if (*it == h) {
+            posted_.erase(it);
+            return true;
+        }
+    return false;
+}
+
 void DemoDriver::reap_loop() noexcept {
     detail::Cqe batch[64];
     for (;;) {
@@ -84,10 +109,18 @@ void DemoDriver::reap_loop() noexcept {
         { std::lock_guard order_after_submitters(mutex_); }
         std::uint32_t finished = 0;
         for (std::uint32_t i = 0; i < n; ++i) finished += core_.dispatch(batch[i]);
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
         core_.settle(finished);
         core_.submit();
         if (stopping_) return;
+        // Posted resumptions, one at a time and outside the lock (they may post or submit).
+        while (!posted_.empty()) {
+            const auto h = posted_.front();
+            posted_.pop_front();
+            lock.unlock();
+            h.resume();
+            lock.lock();
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 // ringbahn:drivers.demo — the demo driver: one ring, submissions under a lock, a reaper thread.
 module;
 #include <sys/uio.h>
+#include <coroutine>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -10,6 +12,7 @@ module;
 export module ringbahn:drivers.demo;
 import :completion;
 import :detail.ring_core;
+import :drive;
 import :done_signal;
 import :error;
 import :slot_request;
@@ -45,6 +48,9 @@ export class DemoDriver {
     bool acquire(SlotRequest& r) noexcept;
     bool withdraw(SlotRequest& r) noexcept;
     void cancel(Completion& c) noexcept;
+    void post(std::coroutine_handle<> h) noexcept;
+    bool unpost(std::coroutine_handle<> h) noexcept;
+    [[nodiscard]] const Liveness& liveness() const noexcept { return liveness_; }
     void run_until(const DoneSignal& done) { done.wait(); }
     void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
 
@@ -61,9 +67,11 @@ export class DemoDriver {
     void reap_loop() noexcept;
 
     std::mutex mutex_; // guards core_ (but its dispatch) and stopping_
+    Liveness liveness_; // ended first in the destructor: posts to a dying driver are dropped
     detail::RingCore core_;
     TaskSet tasks_;
     bool stopping_ = false;
+    std::deque<std::coroutine_handle<>> posted_; // resumed by the reaper after each batch
     std::thread reaper_;
 };
 

@@ -3,6 +3,8 @@
 module;
 #include <liburing.h>
 #include <cerrno>
+#include <coroutine>
+#include <deque>
 #include <expected>
 #include <exception>
 #include <memory>
@@ -29,13 +31,24 @@ Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
 }
 
 LocalDriver::~LocalDriver() {
+    liveness_.end();
     tasks_.destroy_all();
+    posted_.clear(); // never resumed: their frames belong to whoever owns them
     core_.drain();
+}
+
+bool LocalDriver::unpost(std::coroutine_handle<> h) noexcept {
+    for (auto it = posted_.begin(); it != posted_.end(); ++it)
+        if (*it == h) {
+            posted_.erase(it);
+            return true;
+        }
+    return false;
 }
 
 std::uint32_t LocalDriver::run_once(bool wait) {
     ::io_uring& ring = core_.ring();
-    const bool block = wait && core_.in_flight() > 0;
+    const bool block = wait && core_.in_flight() > 0 && posted_.empty();
     // One enter: submit the turn's SQEs and, with DEFER_TASKRUN, run the deferred completions.
     const auto& faults = core_.faults();
     int rc = faults.before_wait ? faults.before_wait(faults.ctx) : 0;
@@ -56,6 +69,13 @@ std::uint32_t LocalDriver::run_once(bool wait) {
         core_.settle(finished);
         handled += n;
     }
+    // Posted resumptions last, one at a time: each may unpost (destroy) a later one.
+    while (!posted_.empty()) {
+        const auto h = posted_.front();
+        posted_.pop_front();
+        h.resume();
+        ++handled;
+    }
     return handled;
 }
 
@@ -66,7 +86,7 @@ void LocalDriver::run_until(const DoneSignal& done) {
         run_once(true);
         // Nothing in flight and not done: the task waits on something no CQE of this
         // single-threaded driver can bring. Waiting would hang forever.
-        if (!done.is_set() && core_.in_flight() == 0) std::terminate();
+        if (!done.is_set() && core_.in_flight() == 0 && posted_.empty()) std::terminate();
     }
 }
 
