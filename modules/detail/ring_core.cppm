@@ -78,6 +78,7 @@ class RingCore {
         return false;
     }
     inline bool withdraw(SlotRequest& r) noexcept { return waiters_.remove(r); }
+    [[nodiscard]] inline bool has_waiters() const noexcept { return !waiters_.empty(); }
     void cancel(Completion& c) noexcept;
 
     // io_uring_submit, retried on -EINTR; returns 0 or -errno (-EBUSY/-EAGAIN: reap first).

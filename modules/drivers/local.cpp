@@ -48,6 +48,12 @@ bool LocalDriver::unpost(std::coroutine_handle<> h) noexcept {
 
 std::uint32_t LocalDriver::run_once(bool wait) {
     ::io_uring& ring = core_.ring();
+    if (core_.has_waiters()) {
+        // Requests parked for SQ space: submitting frees the SQ, so grant them before any
+        // wait — the ops in flight may be waiting on exactly these.
+        core_.submit();
+        core_.settle(0);
+    }
     const bool block = wait && core_.in_flight() > 0 && posted_.empty();
     // One enter: submit the turn's SQEs and, with DEFER_TASKRUN, run the deferred completions.
     const auto& faults = core_.faults();
