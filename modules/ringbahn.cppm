@@ -57,3 +57,4 @@ export import :detail.sqe;
 export import :detail.recycler;
 export import :detail.iovecs;
 export import :detail.ring_core;
+export import :detail.posted_queue;

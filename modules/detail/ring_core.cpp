@@ -58,9 +58,22 @@ Result<void> RingCore::open(const RingOptions& options) {
 }
 
 ::io_uring_sqe* RingCore::get_sqe_flushing() noexcept {
-    if (auto* sqe = ::io_uring_get_sqe(&ring_)) return sqe;
+    if (auto* sqe = get_sqe(ring_)) return sqe;
     submit(); // the kernel copies SQEs at submit: their slots are free again after it
-    return ::io_uring_get_sqe(&ring_);
+    return get_sqe(ring_);
+}
+
+void RingCore::prep_cancel_of(::io_uring_sqe& sqe, const Completion& c) noexcept {
+    prep_cancel_user_data(sqe, c.op_user_data(), 0);
+    sqe.user_data = c.cancel_user_data();
+}
+
+void RingCore::wake() noexcept {
+    if (auto* sqe = get_sqe_flushing()) {
+        prep_rw(*sqe, IORING_OP_NOP, -1, nullptr, 0, 0);
+        sqe->user_data = driver_user_data;
+    }
+    submit();
 }
 
 Result<void> RingCore::register_buffers(std::span<const ::iovec> iov,
@@ -82,8 +95,7 @@ void RingCore::grant_linked(SlotRequest& r, std::uint32_t n) noexcept {
 void RingCore::cancel(Completion& c) noexcept {
     ++in_flight_;
     if (auto* sqe = get_sqe_flushing()) {
-        prep_cancel_user_data(*sqe, c.op_user_data(), 0);
-        sqe->user_data = c.cancel_user_data();
+        prep_cancel_of(*sqe, c);
         submit();
         return;
     }
@@ -103,12 +115,10 @@ int RingCore::submit() noexcept {
 void RingCore::settle(std::uint32_t finished) noexcept {
     in_flight_ -= finished;
     while (!parked_cancels_.empty()) {
-        auto* sqe = ::io_uring_get_sqe(&ring_);
+        auto* sqe = get_sqe(ring_);
         if (!sqe) break;
-        Completion* c = parked_cancels_.back();
+        prep_cancel_of(*sqe, *parked_cancels_.back());
         parked_cancels_.pop_back();
-        prep_cancel_user_data(*sqe, c->op_user_data(), 0);
-        sqe->user_data = c->cancel_user_data();
     }
     while (!waiters_.empty()) {
         SlotRequest& r = *waiters_.front();

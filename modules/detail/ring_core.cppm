@@ -81,6 +81,10 @@ class RingCore {
     [[nodiscard]] inline bool has_waiters() const noexcept { return !waiters_.empty(); }
     void cancel(Completion& c) noexcept;
 
+    // Queues a NOP of the driver's own (user_data 0) and submits: wakes a thread waiting for
+    // CQEs.
+    void wake() noexcept;
+
     // io_uring_submit, retried on -EINTR; returns 0 or -errno (-EBUSY/-EAGAIN: reap first).
     int submit() noexcept;
 
@@ -138,6 +142,7 @@ class RingCore {
     }
     void grant_linked(SlotRequest& r, std::uint32_t n) noexcept;
     ::io_uring_sqe* get_sqe_flushing() noexcept; // flushes the SQ once if it is full
+    static void prep_cancel_of(::io_uring_sqe& sqe, const Completion& c) noexcept;
     void send_cancel_any() noexcept;
 
     // Declared first, destroyed last: registered memory outlives the ring (see ~RingCore).

@@ -4,7 +4,6 @@ module;
 #include <liburing.h>
 #include <cerrno>
 #include <coroutine>
-#include <deque>
 #include <expected>
 #include <memory>
 #include <mutex>
@@ -40,12 +39,7 @@ DemoDriver::~DemoDriver() {
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
-            // Wake the reaper: a NOP whose CQE is the driver's own (user_data 0).
-            if (auto* sqe = ::io_uring_get_sqe(&core_.ring())) {
-                ::io_uring_prep_nop(sqe);
-                sqe->user_data = 0;
-            }
-            core_.submit();
+            core_.wake();
         }
         reaper_.join();
     }
@@ -74,23 +68,13 @@ void DemoDriver::cancel(Completion& c) noexcept {
 
 void DemoDriver::post(std::coroutine_handle<> h) noexcept {
     std::lock_guard lock(mutex_);
-    posted_.push_back(h);
-    // Wake the reaper, which may be waiting for a CQE: a NOP of the driver's own.
-    if (auto* sqe = ::io_uring_get_sqe(&core_.ring())) {
-        ::io_uring_prep_nop(sqe);
-        sqe->user_data = 0;
-    }
-    core_.submit();
+    posted_.push(h);
+    core_.wake(); // the reaper may be waiting for a CQE
 }
 
 bool DemoDriver::unpost(std::coroutine_handle<> h) noexcept {
     std::lock_guard lock(mutex_);
-    for (auto it = posted_.begin(); it != posted_.end(); ++it)
-        if (*it == h) {
-            posted_.erase(it);
-            return true;
-        }
-    return false;
+    return posted_.remove(h);
 }
 
 void DemoDriver::reap_loop() noexcept {
@@ -115,8 +99,7 @@ void DemoDriver::reap_loop() noexcept {
         if (stopping_) return;
         // Posted resumptions, one at a time and outside the lock (they may post or submit).
         while (!posted_.empty()) {
-            const auto h = posted_.front();
-            posted_.pop_front();
+            const auto h = posted_.pop();
             lock.unlock();
             h.resume();
             lock.lock();

@@ -4,13 +4,13 @@ module;
 #include <sys/uio.h>
 #include <coroutine>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <thread>
 export module ringbahn:drivers.demo;
 import :completion;
+import :detail.posted_queue;
 import :detail.ring_core;
 import :drive;
 import :done_signal;
@@ -71,7 +71,7 @@ export class DemoDriver {
     detail::RingCore core_;
     TaskSet tasks_;
     bool stopping_ = false;
-    std::deque<std::coroutine_handle<>> posted_; // resumed by the reaper after each batch
+    detail::PostedQueue posted_; // resumed by the reaper after each batch
     std::thread reaper_;
 };
 

@@ -4,7 +4,6 @@ module;
 #include <liburing.h>
 #include <cerrno>
 #include <coroutine>
-#include <deque>
 #include <expected>
 #include <exception>
 #include <memory>
@@ -37,14 +36,7 @@ LocalDriver::~LocalDriver() {
     core_.drain();
 }
 
-bool LocalDriver::unpost(std::coroutine_handle<> h) noexcept {
-    for (auto it = posted_.begin(); it != posted_.end(); ++it)
-        if (*it == h) {
-            posted_.erase(it);
-            return true;
-        }
-    return false;
-}
+
 
 std::uint32_t LocalDriver::run_once(bool wait) {
     ::io_uring& ring = core_.ring();
@@ -77,9 +69,7 @@ std::uint32_t LocalDriver::run_once(bool wait) {
     }
     // Posted resumptions last, one at a time: each may unpost (destroy) a later one.
     while (!posted_.empty()) {
-        const auto h = posted_.front();
-        posted_.pop_front();
-        h.resume();
+        posted_.pop().resume();
         ++handled;
     }
     return handled;

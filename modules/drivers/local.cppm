@@ -4,11 +4,11 @@ module;
 #include <sys/uio.h>
 #include <coroutine>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 export module ringbahn:drivers.local;
 import :completion;
+import :detail.posted_queue;
 import :detail.ring_core;
 import :drive;
 import :done_signal;
@@ -54,8 +54,8 @@ export class LocalDriver {
     inline bool acquire(SlotRequest& r) noexcept { return core_.acquire(r); } // sent next turn
     inline bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
     inline void cancel(Completion& c) noexcept { core_.cancel(c); }
-    void post(std::coroutine_handle<> h) noexcept { posted_.push_back(h); }
-    bool unpost(std::coroutine_handle<> h) noexcept;
+    void post(std::coroutine_handle<> h) noexcept { posted_.push(h); }
+    bool unpost(std::coroutine_handle<> h) noexcept { return posted_.remove(h); }
     [[nodiscard]] const Liveness& liveness() const noexcept { return liveness_; }
     void run_until(const DoneSignal& done);
     void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
@@ -81,7 +81,7 @@ export class LocalDriver {
     Liveness liveness_; // ended first in the destructor: posts to a dying driver are dropped
     detail::RingCore core_;
     TaskSet tasks_;
-    std::deque<std::coroutine_handle<>> posted_; // resumed at the end of a loop turn
+    detail::PostedQueue posted_; // resumed at the end of a loop turn
 };
 
 } // namespace ringbahn::drivers
