@@ -32,12 +32,6 @@ bool retryable(const std::error_code& e) {
     return e == std::errc::interrupted || e == std::errc::operation_canceled;
 }
 
-std::uint64_t fnv1a(std::span<const std::byte> data) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (auto b : data) h = (h ^ std::uint64_t(b)) * 1099511628211ull;
-    return h;
-}
-
 // write() one call at a time: a failed call wrote nothing (it never ran), so retrying is exact.
 template <class R>
 Task<void> produce(R& ring, const std::vector<std::byte>& data, long& errors) {
@@ -99,7 +93,7 @@ void round_trip(std::uint64_t seed, Policy policy_a, Policy policy_b, bool tcp) 
     }
     INFO("seed " << seed << " — rerun with RINGBAHN_SEED=" << seed);
     CHECK(got.size() == data.size());
-    CHECK(fnv1a(got) == fnv1a(data));
+    CHECK(test::fnv1a(got) == test::fnv1a(data));
     CHECK(d.counts.total() > 100); // the faults did happen
     CHECK(errors == d.counts.failed); // every injected failure surfaced once, as an error
     while (!d.idle()) d.turn();

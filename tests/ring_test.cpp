@@ -53,12 +53,6 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
     return v;
 }
 
-std::uint64_t fnv1a(std::span<const std::byte> data) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (auto b : data) h = (h ^ std::uint64_t(b)) * 1099511628211ull;
-    return h;
-}
-
 // Writes `data` in uneven slices through write/write_all, then closes (streams: the reader
 // sees end of file).
 template <class R>
@@ -87,37 +81,36 @@ Task<std::pair<std::uint64_t, std::size_t>> consume_all(R& ring, std::size_t exp
         if (*n == 0) break;
         got.insert(got.end(), chunk.begin(), chunk.begin() + long(*n));
     }
-    co_return std::pair{fnv1a(got), got.size()};
+    co_return std::pair{test::fnv1a(got), got.size()};
 }
 
-template <class Policy, class D>
-void round_trip_stream(D& d, const Policy& policy, io::Stream rd_io, io::Stream wr_io, std::size_t size) {
-    auto data = pattern(size, size);
+// Streams `data` from one end to the other (the writer spawned, the reader awaited) and checks
+// that every byte arrived and the writer closed cleanly.
+template <class Policy, class D, class WriteIO, class ReadIO>
+void stream_and_check(D& d, const Policy& policy, WriteIO wr_io, ReadIO rd_io,
+                      const std::vector<std::byte>& data) {
     Ring writer(d, std::move(wr_io), policy);
     Ring reader(d, std::move(rd_io), policy);
     bool ok = false;
     d.spawn(produce(writer, data, ok));
-    auto [sum, n] = block_on(d, consume_all(reader, size));
-    CHECK(n == size);
-    CHECK(sum == fnv1a(data));
+    auto [sum, n] = block_on(d, consume_all(reader, data.size()));
+    CHECK(n == data.size());
+    CHECK(sum == test::fnv1a(data));
     CHECK(ok);
 }
 
 template <class Policy, class D>
+void round_trip_stream(D& d, const Policy& policy, io::Stream rd_io, io::Stream wr_io, std::size_t size) {
+    stream_and_check(d, policy, std::move(wr_io), std::move(rd_io), pattern(size, size));
+}
+
+template <class Policy, class D>
 void round_trip_tcp(D& d, const Policy& policy, std::size_t size) {
-    auto data = pattern(size, size + 1);
     auto listener = io::TcpListener::bind(*io::SocketAddress::parse("127.0.0.1:0")).value();
     const auto addr = listener.local_address().value();
     auto client = block_on(d, io::TcpStream::connect(d, addr)).value();
     auto served = block_on(d, listener.accept(d)).value();
-    Ring writer(d, std::move(client), policy);
-    Ring reader(d, std::move(served), policy);
-    bool ok = false;
-    d.spawn(produce(writer, data, ok));
-    auto [sum, n] = block_on(d, consume_all(reader, size));
-    CHECK(n == size);
-    CHECK(sum == fnv1a(data));
-    CHECK(ok);
+    stream_and_check(d, policy, std::move(client), std::move(served), pattern(size, size + 1));
 }
 
 template <class R>
@@ -135,7 +128,7 @@ void round_trip_file(D& d, const Policy& policy, std::size_t size) {
     Ring reader(d, io::File(io::OwnedFd(::dup(f.get()))), policy);
     auto [sum, n] = block_on(d, consume_all(reader, size));
     CHECK(n == size);
-    CHECK(sum == fnv1a(data));
+    CHECK(sum == test::fnv1a(data));
     CHECK(reader.position() == size);
 }
 
@@ -411,14 +404,8 @@ TEST_CASE("a user's own policy models BufferPolicy and moves data", "[ring][cust
     auto d = test::make_driver<LocalDriver>();
     LeaseCounters counters;
     auto p = io::pipe().value();
-    Ring writer(*d, std::move(p.second), CountingPolicy{512, &counters});
-    Ring reader(*d, std::move(p.first), CountingPolicy{512, &counters});
-    auto data = pattern(100'000, 7);
-    bool ok = false;
-    d->spawn(produce(writer, data, ok));
-    auto [sum, n] = block_on(*d, consume_all(reader, data.size()));
-    CHECK(n == data.size());
-    CHECK(sum == fnv1a(data));
+    stream_and_check(*d, CountingPolicy{512, &counters}, std::move(p.second), std::move(p.first),
+                     pattern(100'000, 7));
     CHECK(counters.taken.load() > 100'000 / 512);
     CHECK(counters.outstanding() == 0);
 }

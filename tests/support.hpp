@@ -161,6 +161,13 @@ inline Fd temp_file() {
     return f;
 }
 
+// A checksum for comparing large transfers (FNV-1a, 64-bit).
+inline std::uint64_t fnv1a(std::span<const std::byte> data) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (auto b : data) h = (h ^ std::uint64_t(b)) * 1099511628211ull;
+    return h;
+}
+
 inline std::vector<std::byte> bytes(std::string_view s) {
     std::vector<std::byte> v(s.size());
     for (std::size_t i = 0; i < s.size(); ++i) v[i] = static_cast<std::byte>(s[i]);
