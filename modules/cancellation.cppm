@@ -17,6 +17,8 @@ namespace ringbahn {
 //
 // Small callables live inline (no allocation on the cancellation path); larger ones on the heap.
 // A function-pointer table instead of std::function: no allocation, noexcept, move-only.
+// The callable may run more than once (each(), for a multishot op's CQEs, then run()): a
+// cleanup must give back only what the CQE it is handed produced.
 export class Cancellation {
   public:
     inline Cancellation() noexcept = default;
@@ -55,6 +57,12 @@ export class Cancellation {
         if (!table_) return;
         table_->run(storage_, res, flags);
         reset();
+    }
+
+    // Multishot ops: runs the cleanup for one of several CQEs (an fd accepted, a buffer filled
+    // after the stream went away), keeping the storage for the CQEs still to come.
+    inline void each(std::int32_t res, std::uint32_t flags) & noexcept {
+        if (table_) table_->run(storage_, res, flags);
     }
 
     explicit operator bool() const noexcept { return table_ != nullptr; }

@@ -8,7 +8,9 @@ module;
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <optional>
 #include <utility>
+#include <vector>
 export module ringbahn:completion;
 import :cancellation;
 import :detail.recycler;
@@ -45,16 +47,54 @@ namespace ringbahn {
 // be destroyed while K resumes it (that is a running coroutine), so `abandon` never sees
 // `completed`.
 //
+// Multishot ops (an accept or recv that posts a CQE per connection or chunk) use the same
+// states, with an Inbox: while `submitted`, K appends every CQE to it and resumes the stream's
+// waiting coroutine, if any; the final CQE (no F_MORE) also moves the state to completed or
+// orphaned — and then the stream, not K, frees the state once it has taken the last CQE.
+// `close_stream` is the multishot `abandon`: under the inbox lock it moves submitted →
+// cancelled, after which K hands every further CQE to the Cancellation (`each`: close the fd,
+// return the buffer) and frees the state as above; or, if the op had ended, frees it at once.
+//
+// Linked ops (n SQEs) may ask for each SQE's result: the SQE's index rides in bits 1–5 of its
+// user_data (states are 64-byte aligned), and K writes the CQE's res to sqe_results[index].
+//
 // "Last CQE": an op of n SQEs posts n final CQEs (flag IORING_CQE_F_MORE unset); a zero-copy send
 // posts its result with F_MORE and a final notification (F_NOTIF). The kernel owns the op's
 // storage until the last of them. The cancel SQE has a CQE of its own, and user_data must not be
 // reused until it is in (a new op at the same address would be cancelled): refs_ counts it.
 export enum class State : std::uint8_t { submitted, completed, cancelled, orphaned };
 
+// One CQE as a multishot stream sees it.
+export struct CqeResult {
+    std::int32_t res;
+    std::uint32_t flags;
+    [[nodiscard]] inline bool more() const noexcept { return flags & IORING_CQE_F_MORE; }
+};
+
+// The CQEs of a multishot op that its stream has not taken yet, and the stream's coroutine
+// when it waits for one. A and K both touch it: a spinlock, held for a push or a pop.
+class Inbox {
+  public:
+    inline void lock() noexcept {
+        while (busy_.test_and_set(std::memory_order_acquire))
+            while (busy_.test(std::memory_order_relaxed)) {}
+    }
+    inline void unlock() noexcept { busy_.clear(std::memory_order_release); }
+
+    std::vector<CqeResult> items;
+    std::size_t head = 0; // items before head are taken
+    std::coroutine_handle<> waiter;
+
+  private:
+    std::atomic_flag busy_;
+};
+
 export class Completion {
   public:
     // Low bit of user_data: 0 for the op's own SQEs, 1 for the cancel SQE aimed at it.
     static constexpr std::uint64_t cancel_tag = 1;
+    static constexpr std::uint64_t tag_mask = 63; // cancel bit + SQE index (bits 1–5)
+    static constexpr std::uint32_t max_indexed_sqes = 32;
 
     inline Completion(std::coroutine_handle<> continuation, std::uint32_t sqes) noexcept
         : sqes_left_(sqes), continuation_(continuation) {}
@@ -75,6 +115,16 @@ export class Completion {
     [[nodiscard]] inline std::uint64_t cancel_user_data() const noexcept {
         return op_user_data() | cancel_tag;
     }
+    // The user_data of the op's SQE number `index` (0 for single-SQE ops).
+    [[nodiscard]] inline std::uint64_t sqe_user_data(std::uint32_t index) const noexcept {
+        return op_user_data() | (std::uint64_t{index} << 1);
+    }
+
+    // Before the op is granted: K writes SQE i's CQE res to results[i] (linked ops).
+    inline void record_sqe_results(std::int32_t* results) noexcept { sqe_results_ = results; }
+
+    // Before the op is granted: make it a multishot op whose CQEs go to an inbox.
+    inline void make_stream() { inbox_ = new Inbox(); }
 
     // The driver's CQE dispatch: routes one CQE of ours (user_data != 0) to its state.
     // K side. May resume a coroutine inline, or run a Cancellation and free the state.
@@ -82,11 +132,14 @@ export class Completion {
     // (LocalDriver), so A and K cannot race and the exchange needs no locked instruction.
     static inline void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags,
                                 bool tearing_down, bool exclusive = false) noexcept {
-        auto* self = reinterpret_cast<Completion*>(user_data & ~cancel_tag);
+        auto* self = reinterpret_cast<Completion*>(user_data & ~tag_mask);
         if (user_data & cancel_tag)
             self->on_cancel_cqe();
+        else if (self->inbox_) [[unlikely]]
+            self->on_stream_cqe(res, flags, tearing_down);
         else
-            self->on_op_cqe(res, flags, tearing_down, exclusive);
+            self->on_op_cqe(static_cast<std::uint32_t>(user_data >> 1) & 31, res, flags,
+                            tearing_down, exclusive);
     }
 
     // --- A side: the awaiter ---------------------------------------------------------------
@@ -125,13 +178,59 @@ export class Completion {
         return false;
     }
 
+    // --- A side: a multishot stream ------------------------------------------------------
+
+    // The next CQE the kernel posted for the op, if one is waiting; else, when `waiter` is
+    // given, it is resumed (by K, inline) as soon as one arrives.
+    [[nodiscard]] inline std::optional<CqeResult> take(std::coroutine_handle<> waiter = {}) noexcept {
+        Inbox& in = *inbox_;
+        in.lock();
+        std::optional<CqeResult> out;
+        if (in.head < in.items.size()) {
+            out = in.items[in.head++];
+            if (in.head == in.items.size()) in.items.clear(), in.head = 0;
+        } else {
+            in.waiter = waiter;
+        }
+        in.unlock();
+        return out;
+    }
+
+    // The stream took the op's final CQE: the kernel is done, free the state.
+    inline void finish_stream() noexcept { delete this; }
+
+    // The stream goes away (or re-arms) while the op may still post CQEs. CQEs already in the
+    // inbox go to `reclaim` here. Returns true when the caller must have the driver send a
+    // cancel SQE now (later CQEs go to `reclaim` on K); false when the op had already ended and
+    // the state is gone. Either way, the caller must not touch the state afterwards.
+    [[nodiscard]] inline bool close_stream(Cancellation reclaim) noexcept {
+        Inbox& in = *inbox_;
+        cancellation_ = std::move(reclaim);
+        in.lock();
+        for (std::size_t i = in.head; i < in.items.size(); ++i)
+            cancellation_.each(in.items[i].res, in.items[i].flags);
+        in.items.clear();
+        in.head = 0;
+        in.waiter = {};
+        const State now = state_.load(std::memory_order_relaxed);
+        const bool live = now == State::submitted;
+        if (live) {
+            refs_.fetch_add(1, std::memory_order_relaxed); // the cancel SQE's CQE
+            state_.store(State::cancelled, std::memory_order_relaxed);
+        }
+        in.unlock(); // publishes cancellation_ and the state to K
+        if (!live) delete this;
+        return live;
+    }
+
   private:
-    ~Completion() = default;
+    inline ~Completion() { delete inbox_; }
 
     // --- K side: the reaper ----------------------------------------------------------------
 
-    inline void on_op_cqe(std::int32_t res, std::uint32_t flags, bool tearing_down,
-                          bool exclusive) noexcept {
+    inline void on_op_cqe(std::uint32_t index, std::int32_t res, std::uint32_t flags,
+                          bool tearing_down, bool exclusive) noexcept {
+        if (sqe_results_ && !(flags & IORING_CQE_F_NOTIF)) sqe_results_[index] = res;
         // The result is the first error, else the latest result CQE (notifications carry none).
         if (!(flags & IORING_CQE_F_NOTIF) && (res < 0 || res_ >= 0)) {
             res_ = res;
@@ -153,6 +252,31 @@ export class Completion {
     }
 
     inline void on_cancel_cqe() noexcept { release(); }
+
+    // A multishot op's CQE. The state is read under the inbox lock, which close_stream holds
+    // to change it: once cancelled, the inbox is the stream's no more.
+    inline void on_stream_cqe(std::int32_t res, std::uint32_t flags, bool tearing_down) noexcept {
+        const bool last = !(flags & IORING_CQE_F_MORE);
+        Inbox& in = *inbox_;
+        in.lock();
+        if (state_.load(std::memory_order_relaxed) == State::cancelled) {
+            in.unlock();
+            if (!last) {
+                cancellation_.each(res, flags);
+                return;
+            }
+            res_ = res;
+            flags_ = flags;
+            release();
+            return;
+        }
+        in.items.push_back({res, flags});
+        if (last) state_.store(tearing_down ? State::orphaned : State::completed,
+                               std::memory_order_relaxed);
+        const std::coroutine_handle<> waiter = tearing_down ? nullptr : std::exchange(in.waiter, {});
+        in.unlock(); // from here the stream may free the state
+        if (waiter) waiter.resume();
+    }
 
     // The compare-exchange, for a single-threaded driver: same result, plain load and store.
     inline bool settle_exclusive(State& expected, State next) noexcept {
@@ -178,6 +302,8 @@ export class Completion {
     std::int32_t res_ = 0;               // written by K before its exchange
     std::uint32_t flags_ = 0;
     std::coroutine_handle<> continuation_;
+    std::int32_t* sqe_results_ = nullptr; // linked ops that asked for each SQE's result
+    Inbox* inbox_ = nullptr;              // multishot ops only; owned
     Cancellation cancellation_; // written by A before its exchange
 };
 

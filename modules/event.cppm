@@ -50,6 +50,14 @@ struct PrepareKeyMaker {
 //  * std::move(e).cancel() moves all borrowed storage into the returned Cancellation, which
 //    runs with the op's CQE: if the op produced something anyway (an fd, a provided buffer),
 //    the Cancellation gives it back.
+//
+// Optional members, used when present:
+//  * `std::int32_t* sqe_results() noexcept` — an event of several SQEs (a link) gets each SQE's
+//    CQE res written to [0, sqes_needed()), in storage it owns on the heap.
+//  * `Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept` — turns the
+//    op's result (first error, else the last CQE's res) and flags into the awaiter's result,
+//    after the last CQE: a link reads its SQEs' results, a provided-buffer read takes its
+//    buffer from the flags.
 export template <class E>
 concept Event = std::movable<E> &&
                 requires(E& e, const PrepareKey& key, std::span<::io_uring_sqe> sqes) {
@@ -58,4 +66,15 @@ concept Event = std::movable<E> &&
                     { std::move(e).cancel() } noexcept -> std::same_as<Cancellation>;
                 };
 
+} // namespace ringbahn
+
+namespace ringbahn {
+export template <class E>
+concept RecordsSqeResults = requires(E& e) {
+    { e.sqe_results() } noexcept -> std::same_as<std::int32_t*>;
+};
+export template <class E>
+concept FinishesResult = requires(E& e, std::int32_t res, std::uint32_t flags) {
+    { e.finish(res, flags) } noexcept;
+};
 } // namespace ringbahn

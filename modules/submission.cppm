@@ -4,6 +4,7 @@ module;
 #include <liburing.h>
 #include <atomic>
 #include <coroutine>
+#include <exception>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -43,6 +44,12 @@ class [[nodiscard]] Submission : private SlotRequest {
     Submission(D& driver, E event)
         : SlotRequest(event.sqes_needed(), &Submission::on_grant), driver_(&driver),
           event_(std::move(event)) {}
+    // Movable until awaited (combinators take awaitables by value); never after.
+    Submission(Submission&& other) noexcept
+        : SlotRequest(other.sqes_needed(), &Submission::on_grant), driver_(other.driver_),
+          event_(std::move(other.event_)) {
+        if (other.completion_ != nullptr) std::terminate(); // moved while in flight: a bug
+    }
     Submission(const Submission&) = delete;
     Submission& operator=(const Submission&) = delete;
 
@@ -77,9 +84,14 @@ class [[nodiscard]] Submission : private SlotRequest {
 
     Completed<E> await_resume() noexcept {
         Completion* c = std::exchange(completion_, nullptr);
-        Completed<E> out{std::move(*event_), cqe_result(c->result())};
+        Result<std::uint32_t> result = [&]() noexcept {
+            if constexpr (FinishesResult<E>)
+                return event_->finish(c->result(), c->flags());
+            else
+                return cqe_result(c->result());
+        }();
         c->consume();
-        return out;
+        return Completed<E>{std::move(*event_), std::move(result)};
     }
 
   private:
@@ -91,8 +103,10 @@ class [[nodiscard]] Submission : private SlotRequest {
             self.phase_.store(Phase::gone, std::memory_order_release);
             return;
         }
+        Completion& c = *self.completion_;
+        if constexpr (RecordsSqeResults<E>) c.record_sqe_results(self.event_->sqe_results());
         self.event_->prepare(detail::PrepareKeyMaker::make(), sqes);
-        for (auto& sqe : sqes) sqe.user_data = self.completion_->op_user_data();
+        for (std::uint32_t i = 0; i < sqes.size(); ++i) sqes[i].user_data = c.sqe_user_data(i);
         self.phase_.store(Phase::granted, std::memory_order_release);
     }
 

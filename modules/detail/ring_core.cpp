@@ -9,7 +9,9 @@ module;
 #include <exception>
 #include <memory>
 #include <span>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 module ringbahn;
 
 namespace ringbahn::detail {
@@ -49,6 +51,14 @@ Result<void> RingCore::open(const RingOptions& options) {
         flags &= ~dropped;
     }
     open_ = true;
+    if (::io_uring_probe* probe = ::io_uring_get_probe_ring(&ring_)) {
+        for (auto& word : supported_) word = 0;
+        for (unsigned i = 0; i < probe->ops_len && i < 256; ++i)
+            if (probe->ops[i].flags & IO_URING_OP_SUPPORTED)
+                supported_[i >> 6] |= std::uint64_t{1} << (i & 63);
+        ::io_uring_free_probe(probe);
+    } // no probe (before 5.6): every op is tried, and the kernel answers for itself
+    for (std::uint8_t op : options.hide_opcodes) supported_[op >> 6] &= ~(std::uint64_t{1} << (op & 63));
     setup_flags_ = ring_.flags;
     exclusive_ = options.exclusive;
     faults_ = options.faults;
@@ -89,7 +99,40 @@ void RingCore::grant_linked(SlotRequest& r, std::uint32_t n) noexcept {
     // The SQ may wrap between two of the n entries: prepare them contiguously, then copy.
     ::io_uring_sqe staged[max_linked_sqes];
     r.grant({staged, n});
-    for (std::uint32_t i = 0; i < n; ++i) *get_sqe(ring_) = staged[i];
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (!supports(staged[i].opcode)) stand_in(staged[i]);
+        *get_sqe(ring_) = staged[i];
+    }
+}
+
+void RingCore::stand_in(::io_uring_sqe& sqe) noexcept {
+    int res = -EOPNOTSUPP;
+    const bool fixed = sqe.flags & IOSQE_FIXED_FILE; // a registered index is no fd for a syscall
+    if (!fixed && sqe.opcode == op_bind)
+        res = ::bind(sqe.fd, reinterpret_cast<const ::sockaddr*>(sqe.addr),
+                     static_cast<::socklen_t>(sqe.off)) == 0 ? 0 : -errno;
+    else if (!fixed && sqe.opcode == op_listen)
+        res = ::listen(sqe.fd, static_cast<int>(sqe.len)) == 0 ? 0 : -errno;
+    else if (!fixed && sqe.opcode == op_ftruncate)
+        res = ::ftruncate(sqe.fd, static_cast<::off_t>(sqe.off)) == 0 ? 0 : -errno;
+    const std::uint64_t user_data = sqe.user_data;
+    const std::uint8_t link = sqe.flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
+    prep_rw(sqe, IORING_OP_NOP, -1, nullptr, static_cast<std::uint32_t>(res), 0);
+    sqe.rw_flags = nop_inject_result;
+    sqe.flags = link; // a failure still breaks the chain it is in
+    sqe.user_data = user_data;
+}
+
+Result<void> RingCore::register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
+                                         std::shared_ptr<void> owner) {
+    ::io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring);
+    reg.ring_entries = entries;
+    reg.bgid = group;
+    const int rc = ::io_uring_register_buf_ring(&ring_, &reg, 0);
+    if (rc < 0) return std::unexpected(errno_code(-rc));
+    kept_until_exit_.push_back(std::move(owner));
+    return {};
 }
 
 void RingCore::cancel(Completion& c) noexcept {

@@ -34,6 +34,7 @@ struct RingOptions {
     std::uint32_t sq_thread_idle_ms = 0; // with IORING_SETUP_SQPOLL
     FaultHooksView faults{};
     bool exclusive = false; // one thread submits, reaps and owns every awaiter (LocalDriver)
+    std::span<const std::uint8_t> hide_opcodes{}; // test seam: act as if the kernel lacked them
 };
 
 struct Cqe {
@@ -61,6 +62,10 @@ class RingCore {
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return in_flight_; }
     [[nodiscard]] bool tearing_down() const noexcept { return tearing_down_; }
     [[nodiscard]] const FaultHooksView& faults() const noexcept { return faults_; }
+    // Whether the kernel has this opcode (io_uring_get_probe_ring, once at open).
+    [[nodiscard]] inline bool supports(std::uint8_t opcode) const noexcept {
+        return (supported_[opcode >> 6] >> (opcode & 63)) & 1;
+    }
 
     // Hot path, inline: a submitter reaches it on every op.
     inline bool acquire(SlotRequest& r) noexcept {
@@ -116,6 +121,10 @@ class RingCore {
 
     // io_uring_register_buffers; `owner` (the memory) is kept until the ring is closed.
     Result<void> register_buffers(std::span<const ::iovec> iov, std::shared_ptr<void> owner);
+    // io_uring_register_buf_ring for group `group`: `entries` io_uring_buf slots at `ring`,
+    // kept (with `owner`) until the ring is closed.
+    Result<void> register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
+                                   std::shared_ptr<void> owner);
 
     // Driver teardown, steps 3–4 of the Drive contract. Blocks until nothing is in flight.
     void drain() noexcept;
@@ -135,11 +144,17 @@ class RingCore {
         const std::uint32_t n = r.sqes_needed();
         in_flight_ += n;
         if (n == 1) [[likely]] {
-            r.grant({get_sqe(ring_), 1});
+            ::io_uring_sqe* sqe = get_sqe(ring_);
+            r.grant({sqe, 1});
+            if (!supports(sqe->opcode)) [[unlikely]]
+                stand_in(*sqe);
             return;
         }
         grant_linked(r, n);
     }
+    // An op the kernel lacks: its SQE becomes a NOP that posts the result of the syscall doing
+    // the same (bind, listen, ftruncate), or -EOPNOTSUPP — the op's CQE, without the op.
+    static void stand_in(::io_uring_sqe& sqe) noexcept;
     void grant_linked(SlotRequest& r, std::uint32_t n) noexcept;
     ::io_uring_sqe* get_sqe_flushing() noexcept; // flushes the SQ once if it is full
     static void prep_cancel_of(::io_uring_sqe& sqe, const Completion& c) noexcept;
@@ -147,6 +162,8 @@ class RingCore {
 
     // Declared first, destroyed last: registered memory outlives the ring (see ~RingCore).
     std::shared_ptr<void> registered_owner_;
+    std::vector<std::shared_ptr<void>> kept_until_exit_; // provided-buffer rings' memory
+    std::uint64_t supported_[4] = {~0ull, ~0ull, ~0ull, ~0ull};
     ::io_uring ring_{};
     bool open_ = false;
     bool tearing_down_ = false;

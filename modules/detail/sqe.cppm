@@ -12,6 +12,17 @@ export module ringbahn:detail.sqe;
 // functions write the same fields, and let ops newer than liburing 2.3 be filled by hand.
 namespace ringbahn::detail {
 
+// Opcodes newer than liburing 2.3's header (include/uapi/linux/io_uring.h, enum io_uring_op).
+inline constexpr std::uint8_t op_read_multishot = 49; // 6.7
+inline constexpr std::uint8_t op_waitid = 50;         // 6.7
+inline constexpr std::uint8_t op_futex_wait = 51;     // 6.7
+inline constexpr std::uint8_t op_futex_wake = 52;     // 6.7
+inline constexpr std::uint8_t op_ftruncate = 55;      // 6.9
+inline constexpr std::uint8_t op_bind = 56;           // 6.11
+inline constexpr std::uint8_t op_listen = 57;         // 6.11
+// IORING_OP_NOP flag (6.10): post sqe->len as the CQE's res.
+inline constexpr std::uint32_t nop_inject_result = 1;
+
 inline void prep_rw(::io_uring_sqe& sqe, std::uint8_t opcode, int fd, const void* addr,
                     std::uint32_t len, std::uint64_t offset) noexcept {
     sqe = ::io_uring_sqe{}; // zero every field (two vector stores, not a memset call)

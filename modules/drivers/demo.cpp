@@ -17,7 +17,7 @@ namespace ringbahn::drivers {
 Result<std::unique_ptr<DemoDriver>> DemoDriver::create(DemoOptions options) {
     std::unique_ptr<DemoDriver> driver(new DemoDriver());
     // The reaper waits while others submit: no SINGLE_ISSUER / DEFER_TASKRUN here.
-    if (auto opened = driver->core_.open({.entries = options.entries}); !opened)
+    if (auto opened = driver->core_.open({.entries = options.entries, .hide_opcodes = options.hide_opcodes}); !opened)
         return std::unexpected(opened.error());
     try {
         driver->reaper_ = std::thread([d = driver.get()] { d->reap_loop(); });

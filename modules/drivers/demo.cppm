@@ -8,6 +8,7 @@ module;
 #include <mutex>
 #include <span>
 #include <thread>
+#include <vector>
 export module ringbahn:drivers.demo;
 import :completion;
 import :detail.posted_queue;
@@ -23,6 +24,7 @@ namespace ringbahn::drivers {
 
 export struct DemoOptions {
     std::uint32_t entries = 256; // SQ entries; CQ is twice that; ops in flight ≤ entries
+    std::vector<std::uint8_t> hide_opcodes{}; // test seam: act as if the kernel lacked them
 };
 
 // Simple and correct, not fast: every submission takes a mutex and enters the kernel, and a
@@ -59,6 +61,15 @@ export class DemoDriver {
         std::lock_guard lock(mutex_);
         return core_.register_buffers(iov, std::move(owner));
     }
+    // A provided-buffer ring for group `group` (policies::Provided); kept until teardown.
+    Result<void> register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
+                                   std::shared_ptr<void> owner) {
+        std::lock_guard lock(mutex_);
+        return core_.register_buf_ring(ring, entries, group, std::move(owner));
+    }
+    // Whether the kernel has this IORING_OP_* (probed once; a missing op fails with
+    // std::errc::operation_not_supported, or runs as its syscall where one exists).
+    [[nodiscard]] bool supports(std::uint8_t opcode) const noexcept { return core_.supports(opcode); }
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return core_.setup_flags(); }
     [[nodiscard]] std::size_t spawned() const noexcept { return tasks_.size(); }
 

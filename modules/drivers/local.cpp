@@ -24,7 +24,8 @@ Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
                                       .sq_thread_idle_ms = options.sqpoll_idle_ms,
                                       .faults = {options.faults.before_submit,
                                                  options.faults.before_wait, options.faults.ctx},
-                                      .exclusive = true});
+                                      .exclusive = true,
+                                      .hide_opcodes = options.hide_opcodes});
     if (!opened) return std::unexpected(opened.error());
     return driver;
 }

@@ -6,6 +6,7 @@ module;
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 export module ringbahn:drivers.local;
 import :completion;
 import :detail.posted_queue;
@@ -37,6 +38,7 @@ export struct LocalOptions {
     bool sqpoll = false;
     std::uint32_t sqpoll_idle_ms = 100;
     FaultHooks faults{};
+    std::vector<std::uint8_t> hide_opcodes{}; // test seam: act as if the kernel lacked them
 };
 
 // Everything — submitting, reaping, resuming coroutines — happens on the thread that created
@@ -73,6 +75,14 @@ export class LocalDriver {
     Result<void> register_buffers(std::span<const ::iovec> iov, std::shared_ptr<void> owner) {
         return core_.register_buffers(iov, std::move(owner));
     }
+    // A provided-buffer ring for group `group` (policies::Provided); kept until teardown.
+    Result<void> register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
+                                   std::shared_ptr<void> owner) {
+        return core_.register_buf_ring(ring, entries, group, std::move(owner));
+    }
+    // Whether the kernel has this IORING_OP_* (probed once; a missing op fails with
+    // std::errc::operation_not_supported, or runs as its syscall where one exists).
+    [[nodiscard]] bool supports(std::uint8_t opcode) const noexcept { return core_.supports(opcode); }
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return core_.setup_flags(); }
     [[nodiscard]] std::size_t spawned() const noexcept { return tasks_.size(); }
 
