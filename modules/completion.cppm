@@ -64,7 +64,7 @@ namespace ringbahn {
 // reused until it is in (a new op at the same address would be cancelled): refs_ counts it.
 export enum class State : std::uint8_t { submitted, completed, cancelled, orphaned };
 
-// One CQE as a multishot stream sees it.
+// One CQE: as a multishot stream sees it, or one SQE's of a link.
 export struct CqeResult {
     std::int32_t res;
     std::uint32_t flags;
@@ -120,8 +120,8 @@ export class Completion {
         return op_user_data() | (std::uint64_t{index} << 1);
     }
 
-    // Before the op is granted: K writes SQE i's CQE res to results[i] (linked ops).
-    inline void record_sqe_results(std::int32_t* results) noexcept { sqe_results_ = results; }
+    // Before the op is granted: K writes SQE i's CQE to results[i] (linked ops).
+    inline void record_sqe_results(CqeResult* results) noexcept { sqe_results_ = results; }
 
     // Before the op is granted: make it a multishot op whose CQEs go to an inbox.
     inline void make_stream() { inbox_ = new Inbox(); }
@@ -230,7 +230,7 @@ export class Completion {
 
     inline void on_op_cqe(std::uint32_t index, std::int32_t res, std::uint32_t flags,
                           bool tearing_down, bool exclusive) noexcept {
-        if (sqe_results_ && !(flags & IORING_CQE_F_NOTIF)) sqe_results_[index] = res;
+        if (sqe_results_ && !(flags & IORING_CQE_F_NOTIF)) sqe_results_[index] = {res, flags};
         // The result is the first error, else the latest result CQE (notifications carry none).
         if (!(flags & IORING_CQE_F_NOTIF) && (res < 0 || res_ >= 0)) {
             res_ = res;
@@ -302,7 +302,7 @@ export class Completion {
     std::int32_t res_ = 0;               // written by K before its exchange
     std::uint32_t flags_ = 0;
     std::coroutine_handle<> continuation_;
-    std::int32_t* sqe_results_ = nullptr; // linked ops that asked for each SQE's result
+    CqeResult* sqe_results_ = nullptr; // linked ops that asked for each SQE's result
     Inbox* inbox_ = nullptr;              // multishot ops only; owned
     Cancellation cancellation_; // written by A before its exchange
 };

@@ -8,6 +8,7 @@ module;
 #include <utility>
 export module ringbahn:event;
 import :cancellation;
+import :completion;
 
 namespace ringbahn {
 
@@ -52,8 +53,8 @@ struct PrepareKeyMaker {
 //    the Cancellation gives it back.
 //
 // Optional members, used when present:
-//  * `std::int32_t* sqe_results() noexcept` — an event of several SQEs (a link) gets each SQE's
-//    CQE res written to [0, sqes_needed()), in storage it owns on the heap.
+//  * `CqeResult* sqe_results() noexcept` — an event of several SQEs (a link) gets each SQE's
+//    CQE written to [0, sqes_needed()), in storage it owns on the heap.
 //  * `Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept` — turns the
 //    op's result (first error, else the last CQE's res) and flags into the awaiter's result,
 //    after the last CQE: a link reads its SQEs' results, a provided-buffer read takes its
@@ -71,7 +72,7 @@ concept Event = std::movable<E> &&
 namespace ringbahn {
 export template <class E>
 concept RecordsSqeResults = requires(E& e) {
-    { e.sqe_results() } noexcept -> std::same_as<std::int32_t*>;
+    { e.sqe_results() } noexcept -> std::same_as<CqeResult*>;
 };
 export template <class E>
 concept FinishesResult = requires(E& e, std::int32_t res, std::uint32_t flags) {

@@ -15,6 +15,7 @@ import :completion;
 import :drive;
 import :error;
 import :event;
+import :op_handle;
 import :slot_request;
 
 namespace ringbahn {
@@ -107,6 +108,7 @@ class [[nodiscard]] Submission : private SlotRequest {
         if constexpr (RecordsSqeResults<E>) c.record_sqe_results(self.event_->sqe_results());
         self.event_->prepare(detail::PrepareKeyMaker::make(), sqes);
         for (std::uint32_t i = 0; i < sqes.size(); ++i) sqes[i].user_data = c.sqe_user_data(i);
+        if constexpr (Targetable<E>) self.event_->granted(c.op_user_data());
         self.phase_.store(Phase::granted, std::memory_order_release);
     }
 

@@ -123,6 +123,12 @@ void RingCore::stand_in(::io_uring_sqe& sqe) noexcept {
     sqe.user_data = user_data;
 }
 
+Result<void> RingCore::register_files(std::uint32_t count) {
+    const int rc = ::io_uring_register_files_sparse(&ring_, count);
+    if (rc < 0) return std::unexpected(errno_code(-rc));
+    return {};
+}
+
 Result<void> RingCore::register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
                                          std::shared_ptr<void> owner) {
     ::io_uring_buf_reg reg{};

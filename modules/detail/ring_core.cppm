@@ -121,6 +121,8 @@ class RingCore {
 
     // io_uring_register_buffers; `owner` (the memory) is kept until the ring is closed.
     Result<void> register_buffers(std::span<const ::iovec> iov, std::shared_ptr<void> owner);
+    // A sparse table of `count` registered-file slots (filled by events::FilesUpdate).
+    Result<void> register_files(std::uint32_t count);
     // io_uring_register_buf_ring for group `group`: `entries` io_uring_buf slots at `ring`,
     // kept (with `owner`) until the ring is closed.
     Result<void> register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,

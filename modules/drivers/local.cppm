@@ -75,6 +75,13 @@ export class LocalDriver {
     Result<void> register_buffers(std::span<const ::iovec> iov, std::shared_ptr<void> owner) {
         return core_.register_buffers(iov, std::move(owner));
     }
+    // A sparse table of `count` registered files; events::FilesUpdate fills it, events::fixed()
+    // uses it. Kept until teardown.
+    Result<void> register_files(std::uint32_t count) {
+        return core_.register_files(count);
+    }
+    // The ring's fd: the target of events::MsgRing.
+    [[nodiscard]] int ring_fd() noexcept { return core_.ring().ring_fd; }
     // A provided-buffer ring for group `group` (policies::Provided); kept until teardown.
     Result<void> register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
                                    std::shared_ptr<void> owner) {

@@ -1,37 +1,88 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:events.timeout — IORING_OP_TIMEOUT: a timer in the ring.
+// ringbahn:events.timeout — IORING_OP_TIMEOUT, _REMOVE and its update: timers in the ring.
 module;
 #include <liburing.h>
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <memory>
 #include <span>
 export module ringbahn:events.timeout;
 import :cancellation;
 import :detail.sqe;
+import :error;
 import :event;
+import :op_handle;
 
 namespace ringbahn::events {
 
+inline ::__kernel_timespec to_timespec(std::chrono::nanoseconds d) noexcept {
+    return {.tv_sec = d.count() / 1'000'000'000, .tv_nsec = d.count() % 1'000'000'000};
+}
+
 // Relative to now (CLOCK_MONOTONIC). When the time is up the kernel reports ETIME, which comes
 // back as std::errc::stream_timeout: that is the timer's normal ending. With `count` > 0 it
-// also ends (with value 0) once that many other CQEs were posted.
+// also ends (with value 0) once that many other CQEs were posted. `handle` names it for
+// TimeoutRemove / TimeoutUpdate while it runs.
 export struct Timeout {
     explicit Timeout(std::chrono::nanoseconds after, std::uint32_t count = 0)
-        : count(count), when(std::make_unique<::__kernel_timespec>()) {
-        when->tv_sec = after.count() / 1'000'000'000;
-        when->tv_nsec = after.count() % 1'000'000'000;
-    }
+        : count(count), when(std::make_unique<::__kernel_timespec>(to_timespec(after))) {}
 
     std::uint32_t count;
     std::unique_ptr<::__kernel_timespec> when; // heap: read by the kernel, maybe after a move
+    OpHandle handle{};
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_TIMEOUT, -1, when.get(), 1, count);
     }
-    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(when)); }
+    inline void granted(std::uint64_t user_data) noexcept { handle.set(user_data); }
+    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t) noexcept {
+        handle.clear();
+        return cqe_result(res);
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept {
+        return Cancellation{[h = handle, w = std::move(when)](std::int32_t, std::uint32_t) noexcept {
+            h.clear();
+        }};
+    }
 };
 static_assert(Event<Timeout>);
+
+inline constexpr std::uint64_t names_nothing = ~std::uint64_t{0} << 6; // aligned, never a state
+
+// Cancels the timer `target` names: it ends with ECANCELED; the value here is 0, or ENOENT
+// when it is not running.
+export struct TimeoutRemove {
+    OpHandle target;
+
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        const std::uint64_t id = target.user_data();
+        detail::prep_rw(sqes[0], IORING_OP_TIMEOUT_REMOVE, -1, nullptr, 0, 0);
+        sqes[0].addr = id ? id : names_nothing;
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }
+};
+static_assert(Event<TimeoutRemove>);
+
+// Re-arms the running timer `target` names to expire `after` from now (IORING_TIMEOUT_UPDATE).
+export struct TimeoutUpdate {
+    TimeoutUpdate(OpHandle target, std::chrono::nanoseconds after)
+        : target(std::move(target)), when(std::make_unique<::__kernel_timespec>(to_timespec(after))) {}
+    OpHandle target;
+    std::unique_ptr<::__kernel_timespec> when;
+
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        const std::uint64_t id = target.user_data();
+        detail::prep_rw(sqes[0], IORING_OP_TIMEOUT_REMOVE, -1, nullptr, 0,
+                        reinterpret_cast<std::uintptr_t>(when.get()));
+        sqes[0].addr = id ? id : names_nothing;
+        sqes[0].timeout_flags = IORING_TIMEOUT_UPDATE;
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(when)); }
+};
+static_assert(Event<TimeoutUpdate>);
 
 } // namespace ringbahn::events

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:events.fixed_file — registered ("fixed") files: IORING_OP_FILES_UPDATE, and
+// fixed(event) to run any fd-taking event on a registered file.
+module;
+#include <liburing.h>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <span>
+#include <utility>
+#include <vector>
+export module ringbahn:events.fixed_file;
+import :cancellation;
+import :detail.sqe;
+import :error;
+import :event;
+
+namespace ringbahn::events {
+
+// Installs fds into the driver's file table (register_files(n) first) from slot `offset` on;
+// an fd of -1 clears a slot. The kernel takes its own reference: the caller may close its fds
+// afterwards. The value is the number of slots updated.
+export struct FilesUpdate {
+    FilesUpdate(std::vector<int> fds, std::uint32_t offset)
+        : offset(offset), fds(std::make_unique<std::vector<int>>(std::move(fds))) {}
+    std::uint32_t offset;
+    std::unique_ptr<std::vector<int>> fds;
+
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
+    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        detail::prep_rw(sqes[0], IORING_OP_FILES_UPDATE, -1, fds->data(),
+                        static_cast<std::uint32_t>(fds->size()), offset);
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(fds)); }
+};
+static_assert(Event<FilesUpdate>);
+
+// fixed(Read<>{slot, buf}): the event's fd field holds a slot of the registered file table,
+// and its first SQE says so (IOSQE_FIXED_FILE): the kernel skips the fd lookup and refcount.
+export template <Event E>
+struct Fixed {
+    E event;
+
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return event.sqes_needed(); }
+    inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        event.prepare(key, sqes);
+        sqes[0].flags |= IOSQE_FIXED_FILE;
+    }
+    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept
+        requires FinishesResult<E>
+    {
+        return event.finish(res, flags);
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept { return std::move(event).cancel(); }
+};
+
+export template <Event E>
+[[nodiscard]] inline Fixed<E> fixed(E event) {
+    return Fixed<E>{std::move(event)};
+}
+
+} // namespace ringbahn::events

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:events.link — linked ops: a chain of events run in order (IOSQE_IO_LINK), and a
+// deadline on any event (IORING_OP_LINK_TIMEOUT).
+module;
+#include <liburing.h>
+#include <cerrno>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <tuple>
+#include <utility>
+export module ringbahn:events.link;
+import :cancellation;
+import :completion;
+import :detail.sqe;
+import :error;
+import :event;
+import :events.timeout;
+
+namespace ringbahn::events {
+
+// The result an event of a link had: from its last SQE's CQE, through its finish() if it has one.
+template <class E>
+Result<std::uint32_t> result_of(E& e, CqeResult cqe) noexcept {
+    if constexpr (FinishesResult<E>)
+        return e.finish(cqe.res, cqe.flags);
+    else
+        return cqe_result(cqe.res);
+}
+
+// Runs the events' own Cancellations with each one's CQE, once the link's last CQE is in: an
+// accept in a cancelled link still closes the fd it got.
+template <std::size_t N>
+Cancellation cancel_each(std::array<Cancellation, N> parts, std::array<std::uint32_t, N> last_sqe,
+                         std::unique_ptr<CqeResult[]> results) {
+    return Cancellation{[parts = std::make_unique<std::array<Cancellation, N>>(std::move(parts)),
+                         last_sqe, results = std::move(results)](std::int32_t, std::uint32_t) noexcept {
+        for (std::size_t i = 0; i < N; ++i)
+            std::move((*parts)[i]).run(results[last_sqe[i]].res, results[last_sqe[i]].flags);
+    }};
+}
+
+// link(a, b, ...): a's SQEs, then b's, ... each started only once the one before succeeded; a
+// failure (or short read/write) ends the chain, and the rest complete with ECANCELED. The link's
+// value is the number of events; its error the first event's error. Each event's own result:
+// result<I>(); the events (with their buffers): std::get<I>(events).
+export template <Event... Es>
+struct Link {
+    static constexpr std::size_t size = sizeof...(Es);
+
+    explicit Link(Es... es)
+        : events(std::move(es)...), results(std::make_unique<CqeResult[]>(total_sqes())) {
+        for (std::uint32_t i = 0; i < total_sqes(); ++i) results[i] = {-ECANCELED, 0};
+    }
+
+    std::tuple<Es...> events;
+    std::unique_ptr<CqeResult[]> results; // one per SQE, written by the driver
+
+    template <std::size_t I>
+    [[nodiscard]] Result<std::uint32_t> result() noexcept {
+        return result_of(std::get<I>(events), results[last_sqes()[I]]);
+    }
+
+    [[nodiscard]] inline std::uint32_t total_sqes() const noexcept {
+        return std::apply([](const auto&... e) { return (e.sqes_needed() + ... + 0u); }, events);
+    }
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return total_sqes(); }
+    [[nodiscard]] inline CqeResult* sqe_results() noexcept { return results.get(); }
+    inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        std::size_t at = 0;
+        std::apply([&](auto&... e) {
+            ((e.prepare(key, sqes.subspan(at, e.sqes_needed())), at += e.sqes_needed()), ...);
+        }, events);
+        for (std::size_t i = 0; i + 1 < sqes.size(); ++i) sqes[i].flags |= IOSQE_IO_LINK;
+    }
+    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
+        Result<std::uint32_t> out = static_cast<std::uint32_t>(size);
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((out && !result<I>() ? void(out = std::unexpected(result<I>().error())) : void()), ...);
+        }(std::index_sequence_for<Es...>{});
+        return out;
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept {
+        const auto last = last_sqes();
+        auto parts = std::apply([](auto&... e) {
+            return std::array<Cancellation, size>{std::move(e).cancel()...};
+        }, events);
+        return cancel_each<size>(std::move(parts), last, std::move(results));
+    }
+
+  private:
+    std::array<std::uint32_t, size> last_sqes() const noexcept {
+        std::array<std::uint32_t, size> last{};
+        std::uint32_t at = 0, i = 0;
+        std::apply([&](const auto&... e) { ((at += e.sqes_needed(), last[i++] = at - 1), ...); }, events);
+        return last;
+    }
+};
+
+export template <Event... Es>
+[[nodiscard]] inline Link<Es...> link(Es... es) {
+    return Link<Es...>(std::move(es)...);
+}
+
+// with_timeout(event, 100ms): the event, linked to a LINK_TIMEOUT. If the time runs out first,
+// the op is cancelled and the result is std::errc::timed_out; otherwise the event's own result.
+// The timer's CQE is one of the op's: the awaiter resumes (and a cancellation frees the
+// buffers) only after both are in.
+export template <Event E>
+struct WithTimeout {
+    WithTimeout(E e, std::chrono::nanoseconds after)
+        : event(std::move(e)), when(std::make_unique<::__kernel_timespec>(to_timespec(after))),
+          results(std::make_unique<CqeResult[]>(event.sqes_needed() + 1)) {}
+
+    E event;
+    std::unique_ptr<::__kernel_timespec> when;
+    std::unique_ptr<CqeResult[]> results;
+
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return event.sqes_needed() + 1; }
+    [[nodiscard]] inline CqeResult* sqe_results() noexcept { return results.get(); }
+    inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        const std::uint32_t n = event.sqes_needed();
+        event.prepare(key, sqes.first(n));
+        for (std::uint32_t i = 0; i < n; ++i) sqes[i].flags |= IOSQE_IO_LINK;
+        detail::prep_rw(sqes[n], IORING_OP_LINK_TIMEOUT, -1, when.get(), 1, 0);
+    }
+    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
+        const CqeResult op = results[event.sqes_needed() - 1];
+        const CqeResult timer = results[event.sqes_needed()];
+        if (op.res == -ECANCELED && timer.res == -ETIME)
+            return std::unexpected(std::make_error_code(std::errc::timed_out));
+        return result_of(event, op);
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept {
+        const std::uint32_t last = event.sqes_needed() - 1;
+        return Cancellation{[inner = std::make_unique<Cancellation>(std::move(event).cancel()),
+                             when = std::move(when), results = std::move(results),
+                             last](std::int32_t, std::uint32_t) noexcept {
+            std::move(*inner).run(results[last].res, results[last].flags);
+        }};
+    }
+};
+
+export template <Event E>
+[[nodiscard]] inline WithTimeout<E> with_timeout(E event, std::chrono::nanoseconds after) {
+    return WithTimeout<E>(std::move(event), after);
+}
+
+} // namespace ringbahn::events
