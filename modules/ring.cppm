@@ -2,6 +2,7 @@
 // ringbahn:ring — Ring<IO, Policy, D>: buffered async read / write over a file or socket.
 module;
 #include <algorithm>
+#include <chrono>
 #include <expected>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@ import :drivers.local;
 import :error;
 import :event;
 import :events.close;
+import :events.link;
 import :events.read;
 import :events.write;
 import :io.owned_fd;
@@ -62,8 +64,17 @@ class Ring {
         // The lease goes into the event: the kernel owns it until the CQE, and an early end of
         // this coroutine hands it to the Cancellation rather than freeing it.
         const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
-        auto [event, n] = co_await submit(*driver_, make_read(take(read_buf_), at));
-        read_buf_.emplace(std::move(event.buf));
+        Result<std::uint32_t> n = 0u;
+        if (read_timeout_) {
+            auto [linked, r] = co_await submit(
+                *driver_, events::with_timeout(make_read(take(read_buf_), at), *read_timeout_));
+            read_buf_.emplace(std::move(linked.event.buf));
+            n = r;
+        } else {
+            auto [event, r] = co_await submit(*driver_, make_read(take(read_buf_), at));
+            read_buf_.emplace(std::move(event.buf));
+            n = r;
+        }
         pos_ = filled_ = 0;
         if (!n) {
             drop_read_lease_if_idle();
@@ -73,6 +84,13 @@ class Ring {
         end_of_buffer_ += *n;
         drop_read_lease_if_idle(); // at end of file, nothing is buffered
         co_return buffered();
+    }
+
+    // A deadline for every read from now on (a LINK_TIMEOUT on each read op): a read that
+    // waits longer fails with std::errc::timed_out, and nothing is lost — the next read starts
+    // where the cancelled one would have. nullopt: wait as long as it takes.
+    void set_read_timeout(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+        read_timeout_ = timeout;
     }
 
     // Marks n buffered bytes as read.
@@ -229,6 +247,7 @@ class Ring {
     std::size_t pos_ = 0;              // next unread byte in read_buf_
     std::size_t filled_ = 0;           // bytes of read_buf_ holding data
     std::uint64_t end_of_buffer_ = 0;  // files: the offset just past the buffered data
+    std::optional<std::chrono::nanoseconds> read_timeout_;
 };
 
 export template <io::IoObject IO, Drive D>

@@ -118,7 +118,8 @@ template <bool Any, class... As>
 class WhenAwaiter {
   public:
     explicit WhenAwaiter(As... as) : branches_(branch(std::move(as))...) {}
-    WhenAwaiter(WhenAwaiter&&) = default;
+    // Movable until awaited (so it can be a branch of another when_all / when_any).
+    WhenAwaiter(WhenAwaiter&& other) noexcept : branches_(std::move(other.branches_)) {}
 
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> parent) noexcept {
