@@ -2,6 +2,7 @@
 // ringbahn:buffer_policy — the BufferPolicy concept: where a Ring's buffers come from.
 module;
 #include <concepts>
+#include <cstdint>
 #include <expected>
 #include <utility>
 export module ringbahn:buffer_policy;
@@ -32,6 +33,16 @@ concept BufferPolicy = std::movable<P> && OwnedBuffer<typename P::Lease> && requ
     { P::registered } -> std::convertible_to<bool>;
     { P::keep_leases } -> std::convertible_to<bool>;
 } && (!P::registered || FixedBuffer<typename P::Lease>);
+
+// A policy whose read buffers the kernel picks when data arrives (policies::Provided): the Ring
+// submits read_event(fd, offset) instead of leasing a buffer first, and after ENOBUFS (all
+// buffers lent out) waits on when_available(poster) before reading again. acquire() still
+// gives write buffers.
+export template <class P>
+concept KernelSelectsBuffers = BufferPolicy<P> && requires(P& p, int fd, std::uint64_t at, Poster w) {
+    p.read_event(fd, at);
+    p.when_available(w);
+};
 
 // An awaitable that is ready at once, for policies that never wait.
 export template <class T>

@@ -56,24 +56,44 @@ class Ring {
     // The buffered bytes, reading more if none are left; empty at end of file.
     Task<Result<std::span<const std::byte>>> fill_buf() {
         if (pos_ < filled_) co_return buffered();
-        if (!read_buf_) {
-            auto lease = co_await policy_.acquire(Poster(*driver_));
-            if (!lease) co_return std::unexpected(lease.error());
-            read_buf_.emplace(std::move(*lease));
-        }
-        // The lease goes into the event: the kernel owns it until the CQE, and an early end of
-        // this coroutine hands it to the Cancellation rather than freeing it.
         const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
         Result<std::uint32_t> n = 0u;
-        if (read_timeout_) {
-            auto [linked, r] = co_await submit(
-                *driver_, events::with_timeout(make_read(take(read_buf_), at), *read_timeout_));
-            read_buf_.emplace(std::move(linked.event.buf));
-            n = r;
+        if constexpr (KernelSelectsBuffers<Policy>) {
+            // No buffer is held while waiting: the kernel picks one when the data is there.
+            for (;;) {
+                const int fd = io_.native_handle();
+                if (read_timeout_) {
+                    auto [linked, r] = co_await submit(
+                        *driver_, events::with_timeout(policy_.read_event(fd, at), *read_timeout_));
+                    if (linked.event.lease) read_buf_.emplace(std::move(*linked.event.lease));
+                    n = r;
+                } else {
+                    auto [event, r] = co_await submit(*driver_, policy_.read_event(fd, at));
+                    if (event.lease) read_buf_.emplace(std::move(*event.lease));
+                    n = r;
+                }
+                if (n || n.error() != std::errc::no_buffer_space) break;
+                // Every buffer is lent out: wait until one comes back, then read again.
+                co_await policy_.when_available(Poster(*driver_));
+            }
         } else {
-            auto [event, r] = co_await submit(*driver_, make_read(take(read_buf_), at));
-            read_buf_.emplace(std::move(event.buf));
-            n = r;
+            if (!read_buf_) {
+                auto lease = co_await policy_.acquire(Poster(*driver_));
+                if (!lease) co_return std::unexpected(lease.error());
+                read_buf_.emplace(std::move(*lease));
+            }
+            // The lease goes into the event: the kernel owns it until the CQE, and an early end
+            // of this coroutine hands it to the Cancellation rather than freeing it.
+            if (read_timeout_) {
+                auto [linked, r] = co_await submit(
+                    *driver_, events::with_timeout(make_read(take(read_buf_), at), *read_timeout_));
+                read_buf_.emplace(std::move(linked.event.buf));
+                n = r;
+            } else {
+                auto [event, r] = co_await submit(*driver_, make_read(take(read_buf_), at));
+                read_buf_.emplace(std::move(event.buf));
+                n = r;
+            }
         }
         pos_ = filled_ = 0;
         if (!n) {

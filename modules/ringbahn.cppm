@@ -18,6 +18,8 @@ export import :block_on;
 export import :fd_reclaim;
 export import :op_handle;
 export import :when;
+export import :buffer_ring;
+export import :stream;
 export import :buffer_policy;
 export import :buffer_pool;
 export import :ring;
@@ -59,11 +61,14 @@ export import :events.waitid;
 export import :events.futex;
 export import :events.fixed_file;
 export import :events.link;
+export import :events.buffer_select;
+export import :events.multishot;
 
 // buffer policies
 export import :policies.heap;
 export import :policies.pooled;
 export import :policies.registered;
+export import :policies.provided;
 
 // drivers
 export import :drivers.demo;

@@ -13,8 +13,10 @@ import :drive;
 import :error;
 import :events.accept;
 import :events.connect;
+import :events.multishot;
 import :io.owned_fd;
 import :io.socket_address;
+import :stream;
 import :submission;
 import :task;
 
@@ -80,6 +82,28 @@ export class TcpListener {
         auto [a, r] = co_await submit(driver, events::Accept{fd_.native_handle()});
         if (!r) co_return std::unexpected(r.error());
         co_return TcpStream(OwnedFd(static_cast<int>(*r)));
+    }
+
+    // The connections as they come, from one multishot accept:
+    //   auto incoming = listener.incoming(driver);
+    //   while (auto conn = co_await incoming.next()) { ... }
+    // Destroying `incoming` cancels the accept; connections it got meanwhile are closed.
+    template <Drive D>
+    class Incoming {
+      public:
+        Incoming(D& driver, int fd) : stream_(driver, events::AcceptMultishot{fd}) {}
+        Task<Result<TcpStream>> next() {
+            auto fd = co_await stream_.next();
+            if (!fd) co_return std::unexpected(fd.error());
+            co_return TcpStream(std::move(*fd));
+        }
+
+      private:
+        Stream<events::AcceptMultishot, D> stream_;
+    };
+    template <Drive D>
+    [[nodiscard]] Incoming<D> incoming(D& driver) {
+        return Incoming<D>(driver, fd_.native_handle());
     }
 
     // The bound address (with the port the kernel chose for port 0).

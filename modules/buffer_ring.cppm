@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:buffer_ring — a provided-buffer ring: buffers the kernel picks from when data arrives.
+module;
+#include <liburing.h>
+#include <sys/mman.h>
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+export module ringbahn:buffer_ring;
+import :drive;
+import :error;
+
+namespace ringbahn {
+
+export class BufferRing;
+
+// One buffer of a BufferRing, lent out: the bytes a read or recv put there (size() is how
+// many). Destroying it puts the buffer back in the ring for the kernel to fill again — also
+// from a Cancellation, after the CQE of an op whose awaiter went away. A lease can also own
+// plain heap bytes (a Ring's write buffer under policies::Provided: the kernel only picks
+// buffers for reads).
+export class ProvidedLease {
+  public:
+    ProvidedLease(ProvidedLease&& o) noexcept
+        : ring_(std::move(o.ring_)), heap_(std::move(o.heap_)), data_(o.data_), size_(o.size_),
+          id_(std::exchange(o.id_, -1)) {}
+    ProvidedLease& operator=(ProvidedLease&& o) noexcept {
+        if (this != &o) {
+            give_back();
+            ring_ = std::move(o.ring_);
+            heap_ = std::move(o.heap_);
+            data_ = o.data_;
+            size_ = o.size_;
+            id_ = std::exchange(o.id_, -1);
+        }
+        return *this;
+    }
+    inline ~ProvidedLease() { give_back(); }
+
+    // Heap bytes, not from a ring.
+    static ProvidedLease heap(std::size_t size) {
+        ProvidedLease l(nullptr, nullptr, size, -1);
+        l.heap_ = std::make_unique_for_overwrite<std::byte[]>(size);
+        l.data_ = l.heap_.get();
+        return l;
+    }
+
+    [[nodiscard]] std::byte* data() noexcept { return data_; }
+    [[nodiscard]] const std::byte* data() const noexcept { return data_; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::byte* begin() noexcept { return data_; }
+    [[nodiscard]] std::byte* end() noexcept { return data_ + size_; }
+    [[nodiscard]] const std::byte* begin() const noexcept { return data_; }
+    [[nodiscard]] const std::byte* end() const noexcept { return data_ + size_; }
+    // The buffer id in its ring, -1 for heap bytes.
+    [[nodiscard]] int buffer_id() const noexcept { return id_; }
+
+  private:
+    friend class BufferRing;
+    ProvidedLease(std::shared_ptr<BufferRing> ring, std::byte* data, std::size_t size, int id) noexcept
+        : ring_(std::move(ring)), data_(data), size_(size), id_(id) {}
+    inline void give_back() noexcept;
+
+    std::shared_ptr<BufferRing> ring_;
+    std::unique_ptr<std::byte[]> heap_;
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+    int id_ = -1;
+};
+
+// `count` buffers of `size` bytes in one mapping, and the io_uring_buf_ring that offers them to
+// the kernel under group id `group` (io_uring_register_buf_ring, 5.19). Ops with
+// IOSQE_BUFFER_SELECT take a buffer only when data arrives, so a connection waiting for data
+// holds none. When all are taken the op fails with ENOBUFS (a multishot stream waits for one to
+// come back, then re-arms). Registered with one driver, whose ring keeps it alive until the
+// ring is closed. Buffers are returned by any thread (a lock guards the ring's tail).
+export class BufferRing : public std::enable_shared_from_this<BufferRing> {
+  public:
+    // count: a power of two ≤ 32768.
+    template <class D>
+    [[nodiscard]] static Result<std::shared_ptr<BufferRing>> create(D& driver, std::uint32_t count,
+                                                                    std::uint32_t size,
+                                                                    std::uint16_t group = 0) {
+        if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size == 0)
+            return std::unexpected(errno_code(EINVAL));
+        auto ring = std::shared_ptr<BufferRing>(new BufferRing(count, size, group));
+        if (ring->map_ == nullptr) return std::unexpected(errno_code(ENOMEM));
+        auto registered = driver.register_buf_ring(ring->entries_, count, group, ring);
+        if (!registered) return std::unexpected(registered.error());
+        return ring;
+    }
+    BufferRing(const BufferRing&) = delete;
+    BufferRing& operator=(const BufferRing&) = delete;
+    inline ~BufferRing() {
+        if (map_) ::munmap(map_, map_size_);
+    }
+
+    [[nodiscard]] std::uint16_t group() const noexcept { return group_; }
+    [[nodiscard]] std::uint32_t buffer_size() const noexcept { return size_; }
+    [[nodiscard]] std::uint32_t count() const noexcept { return count_; }
+    // Buffers in the ring, not lent out (what the kernel can still pick from).
+    [[nodiscard]] std::uint32_t available() const noexcept {
+        return available_.load(std::memory_order_acquire);
+    }
+
+    // A CQE said the kernel filled buffer `id` with `bytes`: lend it out.
+    [[nodiscard]] inline ProvidedLease lease(std::uint32_t id, std::size_t bytes) noexcept {
+        available_.fetch_sub(1, std::memory_order_acq_rel);
+        return ProvidedLease(shared_from_this(), slab_ + std::size_t(id) * size_, bytes, int(id));
+    }
+    // A CQE took buffer `id` but nobody will see it (a cancelled op): put it straight back.
+    inline void reclaim(std::uint32_t id) noexcept {
+        available_.fetch_sub(1, std::memory_order_acq_rel);
+        give_back(id);
+    }
+
+    // Awaitable: ready once a buffer is back in the ring; resumed through the waiter's driver.
+    class WhenAvailable {
+      public:
+        WhenAvailable(BufferRing& ring, Poster poster) noexcept : ring_(&ring), poster_(poster) {}
+        WhenAvailable(const WhenAvailable&) = delete;
+        ~WhenAvailable() {
+            if (!waiting_) return;
+            std::lock_guard lock(ring_->mutex_);
+            std::erase_if(ring_->waiters_, [&](const Waiter& w) { return w.handle == handle_; });
+            poster_.unpost(handle_);
+        }
+        bool await_ready() const noexcept { return ring_->available() > 0; }
+        bool await_suspend(std::coroutine_handle<> h) {
+            std::lock_guard lock(ring_->mutex_);
+            if (ring_->available() > 0) return false;
+            handle_ = h;
+            waiting_ = true;
+            ring_->waiters_.push_back({h, poster_});
+            return true;
+        }
+        void await_resume() noexcept { waiting_ = false; }
+
+      private:
+        BufferRing* ring_;
+        Poster poster_;
+        std::coroutine_handle<> handle_;
+        bool waiting_ = false;
+    };
+    [[nodiscard]] WhenAvailable when_available(Poster poster) noexcept { return {*this, poster}; }
+
+  private:
+    friend class ProvidedLease;
+    struct Waiter {
+        std::coroutine_handle<> handle;
+        Poster poster;
+    };
+
+    BufferRing(std::uint32_t count, std::uint32_t size, std::uint16_t group)
+        : count_(count), size_(size), group_(group), available_(count) {
+        const std::size_t ring_bytes = std::size_t(count) * sizeof(::io_uring_buf);
+        ring_bytes_ = (ring_bytes + 4095) & ~std::size_t{4095};
+        map_size_ = ring_bytes_ + std::size_t(count) * size;
+        void* m = ::mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return;
+        map_ = m;
+        entries_ = static_cast<::io_uring_buf_ring*>(m);
+        slab_ = static_cast<std::byte*>(m) + ring_bytes_;
+        for (std::uint32_t id = 0; id < count; ++id) put(id);
+        publish();
+    }
+
+    // io_uring_buf_ring_add + _advance, written out (liburing 2.3's are static inline).
+    inline void put(std::uint32_t id) noexcept {
+        ::io_uring_buf& b = entries_->bufs[tail_ & (count_ - 1)];
+        b.addr = reinterpret_cast<std::uintptr_t>(slab_ + std::size_t(id) * size_);
+        b.len = size_;
+        b.bid = static_cast<std::uint16_t>(id);
+        ++tail_;
+    }
+    inline void publish() noexcept {
+        std::atomic_ref<std::uint16_t>(entries_->tail).store(tail_, std::memory_order_release);
+    }
+    inline void give_back(std::uint32_t id) noexcept {
+        std::vector<Waiter> woken;
+        {
+            std::lock_guard lock(mutex_);
+            put(id);
+            publish();
+            available_.fetch_add(1, std::memory_order_acq_rel);
+            woken.swap(waiters_);
+        }
+        for (auto& w : woken) w.poster.post(w.handle);
+    }
+
+    std::uint32_t count_, size_;
+    std::uint16_t group_;
+    std::atomic<std::uint32_t> available_;
+    void* map_ = nullptr;
+    std::size_t map_size_ = 0, ring_bytes_ = 0;
+    ::io_uring_buf_ring* entries_ = nullptr;
+    std::byte* slab_ = nullptr;
+    std::uint16_t tail_ = 0;
+    std::mutex mutex_;
+    std::vector<Waiter> waiters_;
+};
+
+inline void ProvidedLease::give_back() noexcept {
+    if (id_ >= 0 && ring_) ring_->give_back(static_cast<std::uint32_t>(std::exchange(id_, -1)));
+}
+
+} // namespace ringbahn

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:stream — Stream<E, D>: a multishot op as a stream of items (connections, chunks).
+module;
+#include <liburing.h>
+#include <atomic>
+#include <cerrno>
+#include <coroutine>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
+export module ringbahn:stream;
+import :buffer_ring;
+import :completion;
+import :drive;
+import :error;
+import :event;
+import :events.buffer_select;
+import :events.multishot;
+import :slot_request;
+import :task;
+
+namespace ringbahn {
+
+// MultishotEvent — an Event whose one SQE posts many CQEs (IORING_CQE_F_MORE on all but the last).
+// A model also guarantees:
+//  * item(cqe) turns a CQE with res ≥ 0 into the stream's Item, taking ownership of what the
+//    kernel produced (an fd, a buffer);
+//  * ends(cqe): that CQE is the last the stream will ever give (end of file);
+//  * refills(): the BufferRing the op takes buffers from, or nullptr;
+//  * std::move(e).cancel() gives back what any *one* CQE produced, each time it runs.
+export template <class E>
+concept MultishotEvent = Event<E> && requires(E& e, const E& ce, CqeResult c) {
+    typename E::Item;
+    { e.item(c) } noexcept -> std::same_as<Result<typename E::Item>>;
+    { ce.ends(c) } noexcept -> std::same_as<bool>;
+    { ce.refills() } noexcept -> std::same_as<BufferRing*>;
+};
+
+// `while (auto item = co_await stream.next()) { ... }`. The op is armed on the first next()
+// and stays armed between calls: items that arrive meanwhile wait in the Completion's inbox.
+// When the kernel ends the op on its own it is re-armed transparently — at once after a final
+// item, after a buffer came back for ENOBUFS (the BufferRing ran dry; nothing is lost: the data
+// waits in the socket) — unless the error is final, which next() then returns (and keeps
+// returning). Destroying the stream cancels the op; the CQEs still in the inbox or still to come
+// are given back (accepted fds closed, buffers returned to their ring). One awaiter at a time;
+// immovable (the driver holds its address while it waits for an SQE).
+export template <MultishotEvent E, Drive D>
+class Stream : private SlotRequest {
+  public:
+    using Item = typename E::Item;
+
+    Stream(D& driver, E event)
+        : SlotRequest(1, &Stream::on_grant), driver_(&driver), event_(std::move(event)) {}
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    ~Stream() {
+        if (c_ == nullptr) return;
+        Phase phase = phase_.load(std::memory_order_acquire);
+        if (phase == Phase::waiting) {
+            if (driver_->withdraw(*this)) {
+                std::exchange(c_, nullptr)->discard();
+                return;
+            }
+            phase = phase_.load(std::memory_order_acquire);
+        }
+        if (phase == Phase::gone) {
+            std::exchange(c_, nullptr)->discard();
+            return;
+        }
+        Completion* c = std::exchange(c_, nullptr);
+        if (c->close_stream(std::move(event_).cancel())) driver_->cancel(*c);
+    }
+
+    // The next item, or the error that ended the stream.
+    Task<Result<Item>> next() {
+        for (;;) {
+            if (eof_) co_return event_.item({0, 0});
+            if (end_) co_return std::unexpected(*end_);
+            const CqeResult cqe = co_await NextCqe{*this};
+            if (!cqe.more()) { // the kernel is done with this arming
+                std::exchange(c_, nullptr)->finish_stream();
+                phase_.store(Phase::idle, std::memory_order_relaxed);
+            }
+            if (cqe.res >= 0) {
+                Result<Item> item = event_.item(cqe);
+                if (event_.ends(cqe)) eof_ = true;
+                co_return item;
+            }
+            if (cqe.res == -ENOBUFS && event_.refills() != nullptr) {
+                if (c_ == nullptr) co_await event_.refills()->when_available(Poster(*driver_));
+                continue; // re-armed by the next NextCqe
+            }
+            if (cqe.more()) co_return std::unexpected(errno_code(-cqe.res)); // the op goes on
+            end_ = errno_code(-cqe.res);
+        }
+    }
+
+    // Whether the op is with the kernel now; how many times it was armed (1 + re-arms).
+    [[nodiscard]] bool armed() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] std::uint32_t arms() const noexcept { return arms_; }
+
+  private:
+    enum class Phase : std::uint8_t { idle, waiting, granted, gone };
+
+    // Waits for the op's next CQE, arming the op first if it is not armed.
+    struct NextCqe {
+        Stream& s;
+        std::optional<CqeResult> ready{};
+
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> h) {
+            if (s.c_ == nullptr) {
+                s.c_ = new Completion({}, 1);
+                s.c_->make_stream();
+                (void)s.c_->take(h); // empty: registers h for the first CQE
+                s.phase_.store(Phase::waiting, std::memory_order_relaxed);
+                ++s.arms_;
+                s.driver_->acquire(s); // may resume h elsewhere before returning
+                return true;
+            }
+            ready = s.c_->take(h);
+            return !ready;
+        }
+        CqeResult await_resume() noexcept {
+            if (ready) return *ready;
+            return *s.c_->take(); // K resumed us after appending one
+        }
+    };
+
+    static void on_grant(SlotRequest& request, std::span<::io_uring_sqe> sqes) noexcept {
+        auto& self = static_cast<Stream&>(request);
+        if (sqes.empty()) {
+            self.phase_.store(Phase::gone, std::memory_order_release);
+            return;
+        }
+        self.event_.prepare(detail::PrepareKeyMaker::make(), sqes);
+        sqes[0].user_data = self.c_->op_user_data();
+        self.phase_.store(Phase::granted, std::memory_order_release);
+    }
+
+    D* driver_;
+    E event_;
+    Completion* c_ = nullptr;
+    std::atomic<Phase> phase_{Phase::idle};
+    std::optional<std::error_code> end_; // the final error, returned from now on
+    bool eof_ = false;                   // end of file: an empty item from now on
+    std::uint32_t arms_ = 0;
+};
+
+// Streams over the multishot events.
+export template <Drive D>
+[[nodiscard]] Stream<events::AcceptMultishot, D> accept_stream(D& driver, int listen_fd) {
+    return {driver, events::AcceptMultishot{listen_fd}};
+}
+export template <Drive D>
+[[nodiscard]] Stream<events::RecvMultishot, D> recv_stream(D& driver, int fd,
+                                                           std::shared_ptr<BufferRing> ring) {
+    return {driver, events::RecvMultishot{fd, std::move(ring)}};
+}
+export template <Drive D>
+[[nodiscard]] Stream<events::PollMultishot, D> poll_stream(D& driver, int fd, unsigned mask) {
+    return {driver, events::PollMultishot{fd, mask}};
+}
+
+} // namespace ringbahn

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:policies.provided — read buffers the kernel picks from a BufferRing.
+module;
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <utility>
+export module ringbahn:policies.provided;
+import :buffer_policy;
+import :buffer_ring;
+import :drive;
+import :error;
+import :events.buffer_select;
+
+namespace ringbahn::policies {
+
+// Ring<TcpStream, Provided>: a read holds no buffer while it waits; the kernel takes one from
+// the ring when data arrives (IOSQE_BUFFER_SELECT), so idle connections cost no buffer memory
+// however many there are. Consumed buffers go back to the ring when the Ring drops its lease
+// (consume() past the data) — or, for a cancelled read, after its CQE. When all are lent out a
+// read waits for one to come back. Writes use heap buffers (the kernel only picks for reads).
+// The BufferRing belongs to one driver: use the policy with Rings on that driver.
+export struct Provided {
+    using Lease = ProvidedLease;
+    static constexpr bool registered = false;
+    static constexpr bool keep_leases = false;
+
+    explicit Provided(std::shared_ptr<BufferRing> ring) noexcept : ring(std::move(ring)) {}
+
+    [[nodiscard]] Ready<Result<Lease>> acquire(Poster) {
+        return {ProvidedLease::heap(ring->buffer_size())};
+    }
+    [[nodiscard]] events::ReadProvided read_event(int fd, std::uint64_t offset) const {
+        return {fd, offset, ring};
+    }
+    [[nodiscard]] BufferRing::WhenAvailable when_available(Poster poster) const noexcept {
+        return ring->when_available(poster);
+    }
+
+    std::shared_ptr<BufferRing> ring;
+};
+static_assert(KernelSelectsBuffers<Provided>);
+
+} // namespace ringbahn::policies
