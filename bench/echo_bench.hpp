@@ -37,9 +37,10 @@ struct ServerState {
     ringbahn::DoneSignal done;
 };
 
-// As examples/echo_server.cpp: Ring<TcpStream, Pooled>, one spawned task per connection.
-inline ringbahn::Task<void> ring_serve(ringbahn::drivers::LocalDriver& d, ringbahn::io::TcpStream conn,
-                                       ringbahn::policies::Pooled policy, ServerState& s) {
+// As examples/echo_server.cpp: Ring<TcpStream, Policy>, one spawned task per connection.
+template <class Policy>
+ringbahn::Task<void> ring_serve(ringbahn::drivers::LocalDriver& d, ringbahn::io::TcpStream conn,
+                                Policy policy, ServerState& s) {
     ringbahn::Ring ring(d, std::move(conn), std::move(policy));
     for (;;) {
         auto data = co_await ring.fill_buf();
@@ -75,10 +76,13 @@ inline ringbahn::Task<void> event_serve(ringbahn::drivers::LocalDriver& d, ringb
     if (--s.open == 0 && s.accepted == echo_connections) s.done.set();
 }
 
+enum class Serve { events, pooled, provided };
+
 inline ringbahn::Task<void> ringbahn_accept(ringbahn::drivers::LocalDriver& d, int listen_fd,
-                                            bool use_ring, ServerState& s) {
+                                            Serve kind, ServerState& s) {
     using namespace ringbahn;
     auto pool = BufferPool::create(64, echo_buffer, WhenEmpty::wait).value();
+    auto ring = BufferRing::create(d, 64, echo_buffer).value();
     for (int i = 0; i < echo_connections; ++i) {
         auto [a, fd] = co_await submit(d, events::Accept{listen_fd});
         if (!fd) std::exit(4);
@@ -86,17 +90,19 @@ inline ringbahn::Task<void> ringbahn_accept(ringbahn::drivers::LocalDriver& d, i
         (void)conn.set_nodelay();
         ++s.open;
         ++s.accepted;
-        if (use_ring)
+        if (kind == Serve::pooled)
             d.spawn(ring_serve(d, std::move(conn), policies::Pooled{pool}, s));
+        else if (kind == Serve::provided)
+            d.spawn(ring_serve(d, std::move(conn), policies::Provided{ring}, s));
         else
             d.spawn(event_serve(d, std::move(conn), s));
     }
 }
 
-inline void ringbahn_echo_server(int listen_fd, bool use_ring) {
+inline void ringbahn_echo_server(int listen_fd, Serve kind) {
     auto d = local_driver();
     ServerState s;
-    d->spawn(ringbahn_accept(*d, listen_fd, use_ring, s));
+    d->spawn(ringbahn_accept(*d, listen_fd, kind, s));
     d->run_until(s.done);
 }
 
@@ -214,8 +220,8 @@ inline std::vector<Row> echo_rows(std::size_t msg, bool quick) {
     const double rate = 40'000, seconds = quick ? 0.5 : 3.0;
     const int rounds = quick ? 1 : 3;
     auto raw = [](int fd) { raw_echo_server(fd, echo_connections); };
-    auto ring = [](int fd) { ringbahn_echo_server(fd, true); };
-    auto evs = [](int fd) { ringbahn_echo_server(fd, false); };
+    auto ring = [](int fd) { ringbahn_echo_server(fd, Serve::pooled); };
+    auto evs = [](int fd) { ringbahn_echo_server(fd, Serve::events); };
     std::vector<double> raw_cpu, ring_cpu, ev_cpu, ring_ratio, ev_ratio, raw_p50, raw_p99,
         ring_p50, ring_p99, ev_p50, ev_p99;
     long rts = 0;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // ringbahn.bench — raw liburing and ringbahn side by side in one run; prints the ratio table.
-// Usage: ringbahn.bench [nop] [read] [echo] [--quick] [--tsv FILE] [--file PATH]
+// Usage: ringbahn.bench [nop] [read] [echo] [provided] [send_zc] [--quick] [--tsv FILE] [--file PATH]
 // Nothing selected: all of them. Ratios are ringbahn relative to raw liburing (≥ 1: as good or
 // better), the median of per-round ratios from interleaved rounds.
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include "bench_common.hpp"
 #include "nop_read_bench.hpp"
 #include "echo_bench.hpp"
+#include "features_bench.hpp"
 
 import ringbahn;
 
@@ -38,7 +39,8 @@ static int single(std::string_view what, std::string_view side, long ops) {
 int main(int argc, char** argv) {
     if (argc == 5 && std::string_view(argv[1]) == "--single")
         return single(argv[2], argv[3], std::atol(argv[4]));
-    bool quick = false, want_nop = false, want_read = false, want_echo = false;
+    bool quick = false, want_nop = false, want_read = false, want_echo = false, want_provided = false,
+         want_zc = false;
     const char* tsv = nullptr;
     const char* file = "/tmp/ringbahn-bench.data";
     for (int i = 1; i < argc; ++i) {
@@ -49,12 +51,15 @@ int main(int argc, char** argv) {
         else if (a == "nop") want_nop = true;
         else if (a == "read") want_read = true;
         else if (a == "echo") want_echo = true;
+        else if (a == "provided") want_provided = true;
+        else if (a == "send_zc") want_zc = true;
         else {
-            std::fprintf(stderr, "usage: %s [nop] [read] [echo] [--quick] [--tsv FILE] [--file PATH]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [nop] [read] [echo] [provided] [send_zc] [--quick] [--tsv FILE] [--file PATH]\n", argv[0]);
             return 2;
         }
     }
-    if (!want_nop && !want_read && !want_echo) want_nop = want_read = want_echo = true;
+    if (!want_nop && !want_read && !want_echo && !want_provided && !want_zc)
+        want_nop = want_read = want_echo = want_provided = want_zc = true;
     const int rounds = quick ? 1 : 5;
     std::vector<Row> rows;
 
@@ -98,6 +103,15 @@ int main(int argc, char** argv) {
             auto r = echo_rows(size, quick);
             rows.insert(rows.end(), r.begin(), r.end());
         }
+    }
+
+    if (want_provided) {
+        auto r = provided_rows(quick);
+        rows.insert(rows.end(), r.begin(), r.end());
+    }
+    if (want_zc) {
+        auto r = send_zc_rows(quick);
+        rows.insert(rows.end(), r.begin(), r.end());
     }
 
     if (tsv) {
