@@ -196,6 +196,15 @@ export class Completion {
         return out;
     }
 
+    // The stream's waiting coroutine goes away without a CQE (its next() was cancelled, e.g.
+    // the loser of a when_any): K must not resume it. The op stays armed.
+    inline void forget_waiter() noexcept {
+        Inbox& in = *inbox_;
+        in.lock();
+        in.waiter = {};
+        in.unlock();
+    }
+
     // The stream took the op's final CQE: the kernel is done, free the state.
     inline void finish_stream() noexcept { delete this; }
 

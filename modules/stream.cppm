@@ -111,6 +111,14 @@ class Stream : private SlotRequest {
     struct NextCqe {
         Stream& s;
         std::optional<CqeResult> ready{};
+        bool waiting = false;
+
+        NextCqe(Stream& stream) noexcept : s(stream) {}
+        NextCqe(const NextCqe&) = delete;
+        // Destroyed while waiting (the coroutine calling next() was destroyed): unregister.
+        ~NextCqe() {
+            if (waiting && s.c_ != nullptr) s.c_->forget_waiter();
+        }
 
         bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
@@ -120,13 +128,16 @@ class Stream : private SlotRequest {
                 (void)s.c_->take(h); // empty: registers h for the first CQE
                 s.phase_.store(Phase::waiting, std::memory_order_relaxed);
                 ++s.arms_;
+                waiting = true;
                 s.driver_->acquire(s); // may resume h elsewhere before returning
                 return true;
             }
             ready = s.c_->take(h);
-            return !ready;
+            waiting = !ready;
+            return waiting;
         }
         CqeResult await_resume() noexcept {
+            waiting = false;
             if (ready) return *ready;
             return *s.c_->take(); // K resumed us after appending one
         }

@@ -231,3 +231,26 @@ TEST_CASE("Provided: a cancelled read gives its buffer back after the CQE; regis
     CHECK(BufferRing::create(*d, 3, 128).error() == std::errc::invalid_argument);  // not a power of 2
     CHECK(BufferRing::create(*d, 4, 128, 0).error() == std::errc::file_exists);     // group 0 is taken
 }
+
+namespace {
+Task<int> accept_or_timeout(LocalDriver& d, io::TcpListener& listener) {
+    auto incoming = listener.incoming(d);
+    int timeouts = 0;
+    for (int i = 0; i < 3; ++i) { // next() loses to a timer: the stream stays armed
+        auto r = co_await when_any(incoming.next(), submit(d, events::Timeout(2ms)));
+        if (r.index() == 1) ++timeouts;
+    }
+    const auto at = listener.local_address().value();
+    test::Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::connect(client.get(), at.data(), at.size()) == 0);
+    auto conn = co_await incoming.next(); // the same armed op delivers it
+    CHECK(conn);
+    co_return timeouts;
+}
+} // namespace
+
+TEST_CASE("a stream's next() can lose a when_any race: the stream stays armed, nothing dangles") {
+    auto d = test::make_driver<LocalDriver>();
+    auto listener = io::TcpListener::bind(*io::SocketAddress::v4("127.0.0.1", 0)).value();
+    CHECK(block_on(*d, accept_or_timeout(*d, listener)) == 3);
+}
