@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+// Building responses into the connection's output buffer (pipelined responses share one).
+#pragma once
+#include <dirent.h>
+
+#include <charconv>
+#include <string>
+#include <string_view>
+
+namespace http {
+
+inline constexpr std::string_view hello_body = "Hello from ringbahn\n";
+
+inline std::string_view reason(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+inline void append_response(std::string& out, int status, std::string_view body,
+                            std::string_view type, bool keep_alive) {
+    char num[24];
+    out += "HTTP/1.1 ";
+    out.append(num, std::to_chars(num, num + sizeof num, status).ptr);
+    out += ' ';
+    out += reason(status);
+    out += "\r\nServer: ringbahn\r\nContent-Type: ";
+    out += type;
+    out += "\r\nContent-Length: ";
+    out.append(num, std::to_chars(num, num + sizeof num, body.size()).ptr);
+    out += keep_alive ? "\r\nConnection: keep-alive\r\n" : "\r\nConnection: close\r\n";
+    if (status == 405) out += "Allow: GET\r\n";
+    out += "\r\n";
+    out += body;
+}
+
+inline void append_ok(std::string& out, std::string_view body, std::string_view type, bool keep_alive) {
+    append_response(out, 200, body, type, keep_alive);
+}
+
+inline void append_status(std::string& out, int status, bool keep_alive) {
+    std::string body(reason(status));
+    body += '\n';
+    append_response(out, status, body, "text/plain", keep_alive);
+}
+
+// Open fds of this process (/proc/self/fd), without the directory's own.
+inline int open_fds() {
+    int n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d)) ++n;
+        ::closedir(d);
+    }
+    return n - 3;
+}
+
+} // namespace http
