@@ -75,7 +75,7 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
     Ring ring(w.driver, std::move(conn), policies::Provided{w.buffers});
     std::string partial; // a request split across reads
     std::string out;     // the responses to one batch of pipelined requests
-    bool open = true;
+    bool open = true, refused = false;
     while (open && !w.stopping) {
         auto data = co_await ring.fill_buf();
         if (!data || data->empty()) break;
@@ -89,6 +89,7 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
             if (r.outcome == http::Parse::error) {
                 http::append_status(out, r.status, false);
                 open = false;
+                refused = true;
                 break;
             }
             co_await respond(w, r.request, out);
@@ -103,6 +104,17 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
         if (!out.empty() && !co_await ring.write_all(std::as_bytes(std::span(out)))) open = false;
         out.clear();
         --w.busy;
+    }
+    if (refused) {
+        // Lingering close: the client may still be sending the request we refused; closing with
+        // unread bytes would reset the connection before it reads our answer.
+        (void)ring.io().shutdown_write();
+        ring.set_read_timeout(std::chrono::seconds(1));
+        for (;;) {
+            auto rest = co_await ring.fill_buf();
+            if (!rest || rest->empty()) break;
+            ring.consume(rest->size());
+        }
     }
     (void)co_await ring.close();
 }
