@@ -3,9 +3,12 @@
 #pragma once
 #include <dirent.h>
 
+#include <sys/socket.h>
+
 #include <charconv>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace http {
 
@@ -25,28 +28,33 @@ inline std::string_view reason(int status) {
     }
 }
 
-inline void append_response(std::string& out, int status, std::string_view body,
-                            std::string_view type, bool keep_alive) {
+// The output buffer is a byte vector: it moves into the send op and back, never copied.
+using Output = std::vector<char>;
+
+inline void put(Output& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+
+inline void append_response(Output& out, int status, std::string_view body, std::string_view type,
+                            bool keep_alive) {
     char num[24];
-    out += "HTTP/1.1 ";
-    out.append(num, std::to_chars(num, num + sizeof num, status).ptr);
-    out += ' ';
-    out += reason(status);
-    out += "\r\nServer: ringbahn\r\nContent-Type: ";
-    out += type;
-    out += "\r\nContent-Length: ";
-    out.append(num, std::to_chars(num, num + sizeof num, body.size()).ptr);
-    out += keep_alive ? "\r\nConnection: keep-alive\r\n" : "\r\nConnection: close\r\n";
-    if (status == 405) out += "Allow: GET\r\n";
-    out += "\r\n";
-    out += body;
+    put(out, "HTTP/1.1 ");
+    put(out, {num, std::to_chars(num, num + sizeof num, status).ptr});
+    put(out, " ");
+    put(out, reason(status));
+    put(out, "\r\nServer: ringbahn\r\nContent-Type: ");
+    put(out, type);
+    put(out, "\r\nContent-Length: ");
+    put(out, {num, std::to_chars(num, num + sizeof num, body.size()).ptr});
+    put(out, keep_alive ? "\r\nConnection: keep-alive\r\n" : "\r\nConnection: close\r\n");
+    if (status == 405) put(out, "Allow: GET\r\n");
+    put(out, "\r\n");
+    put(out, body);
 }
 
-inline void append_ok(std::string& out, std::string_view body, std::string_view type, bool keep_alive) {
+inline void append_ok(Output& out, std::string_view body, std::string_view type, bool keep_alive) {
     append_response(out, 200, body, type, keep_alive);
 }
 
-inline void append_status(std::string& out, int status, bool keep_alive) {
+inline void append_status(Output& out, int status, bool keep_alive) {
     std::string body(reason(status));
     body += '\n';
     append_response(out, status, body, "text/plain", keep_alive);

@@ -51,7 +51,7 @@ struct Worker {
 };
 
 // Appends the response to one request; files are read through the ring.
-Task<void> respond(Worker& w, const http::Request& req, std::string& out) {
+Task<void> respond(Worker& w, const http::Request& req, http::Output& out) {
     ++w.requests;
     if (req.method != "GET") co_return http::append_status(out, 405, req.keep_alive);
     if (req.target == "/") co_return http::append_ok(out, http::hello_body, "text/plain", req.keep_alive);
@@ -71,10 +71,24 @@ Task<void> respond(Worker& w, const http::Request& req, std::string& out) {
     http::append_ok(out, body, "application/octet-stream", req.keep_alive);
 }
 
+// Sends all of out (MSG_WAITALL: the kernel retries short sends) and hands the buffer back.
+Task<bool> send_all(Worker& w, int fd, http::Output& out) {
+    while (!out.empty()) {
+        auto [sent, n] = co_await submit(w.driver, events::Send<http::Output>{fd, std::move(out), MSG_WAITALL});
+        out = std::move(sent.buf);
+        if (!n || *n == 0) co_return false;
+        out.erase(out.begin(), out.begin() + long(*n));
+    }
+    co_return true;
+}
+
 Task<void> connection(Worker& w, io::TcpStream conn) {
+    // Reads through a Ring whose buffers the kernel picks (an idle connection holds none);
+    // responses go out with plain send ops from one growing vector, moved in and back out.
     Ring ring(w.driver, std::move(conn), policies::Provided{w.buffers});
+    const int fd = ring.io().native_handle();
     std::string partial; // a request split across reads
-    std::string out;     // the responses to one batch of pipelined requests
+    http::Output out;    // the responses to one batch of pipelined requests
     bool open = true, refused = false;
     while (open && !w.stopping) {
         auto data = co_await ring.fill_buf();
@@ -101,7 +115,7 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
         }
         partial = open ? std::string(in.substr(used)) : std::string();
         ring.consume(data->size());
-        if (!out.empty() && !co_await ring.write_all(std::as_bytes(std::span(out)))) open = false;
+        if (!co_await send_all(w, fd, out)) open = false;
         out.clear();
         --w.busy;
     }
