@@ -57,11 +57,11 @@ class Ring {
     Task<Result<std::span<const std::byte>>> fill_buf() {
         if (pos_ < filled_) co_return buffered();
         const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
-        Result<std::uint32_t> n = 0u;
         if constexpr (KernelSelectsBuffers<Policy>) {
             // No buffer is held while waiting: the kernel picks one when the data is there.
             for (;;) {
                 const int fd = io_.native_handle();
+                Result<std::uint32_t> n = 0u;
                 if (read_timeout_) {
                     auto [linked, r] = co_await submit(
                         *driver_, events::with_timeout(policy_.read_event(fd, at), *read_timeout_));
@@ -72,7 +72,7 @@ class Ring {
                     if (event.lease) read_buf_.emplace(std::move(*event.lease));
                     n = r;
                 }
-                if (n || n.error() != std::errc::no_buffer_space) break;
+                if (n || n.error() != std::errc::no_buffer_space) co_return after_read(n);
                 // Every buffer is lent out: wait until one comes back, then read again.
                 co_await policy_.when_available(Poster(*driver_));
             }
@@ -84,26 +84,16 @@ class Ring {
             }
             // The lease goes into the event: the kernel owns it until the CQE, and an early end
             // of this coroutine hands it to the Cancellation rather than freeing it.
-            if (read_timeout_) {
-                auto [linked, r] = co_await submit(
+            if (read_timeout_) [[unlikely]] {
+                auto [linked, n] = co_await submit(
                     *driver_, events::with_timeout(make_read(take(read_buf_), at), *read_timeout_));
                 read_buf_.emplace(std::move(linked.event.buf));
-                n = r;
-            } else {
-                auto [event, r] = co_await submit(*driver_, make_read(take(read_buf_), at));
-                read_buf_.emplace(std::move(event.buf));
-                n = r;
+                co_return after_read(n);
             }
+            auto [event, n] = co_await submit(*driver_, make_read(take(read_buf_), at));
+            read_buf_.emplace(std::move(event.buf));
+            co_return after_read(n);
         }
-        pos_ = filled_ = 0;
-        if (!n) {
-            drop_read_lease_if_idle();
-            co_return std::unexpected(n.error());
-        }
-        filled_ = *n;
-        end_of_buffer_ += *n;
-        drop_read_lease_if_idle(); // at end of file, nothing is buffered
-        co_return buffered();
     }
 
     // A deadline for every read from now on (a LINK_TIMEOUT on each read op): a read that
@@ -230,6 +220,19 @@ class Ring {
     [[nodiscard]] bool holds_read_buffer() const noexcept { return read_buf_.has_value(); }
 
   private:
+    // A read op's result: n bytes at the start of read_buf_, or its error.
+    inline Result<std::span<const std::byte>> after_read(const Result<std::uint32_t>& n) noexcept {
+        pos_ = filled_ = 0;
+        if (!n) {
+            drop_read_lease_if_idle();
+            return std::unexpected(n.error());
+        }
+        filled_ = *n;
+        end_of_buffer_ += *n;
+        drop_read_lease_if_idle(); // at end of file, nothing is buffered
+        return buffered();
+    }
+
     static Lease take(std::optional<Lease>& slot) noexcept {
         Lease l = std::move(*slot);
         slot.reset();

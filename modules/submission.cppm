@@ -83,16 +83,17 @@ class [[nodiscard]] Submission : private SlotRequest {
         driver_->acquire(*this);
     }
 
-    Completed<E> await_resume() noexcept {
+    [[gnu::always_inline]] inline Completed<E> await_resume() noexcept {
         Completion* c = std::exchange(completion_, nullptr);
-        Result<std::uint32_t> result = [&]() noexcept {
-            if constexpr (FinishesResult<E>)
-                return event_->finish(c->result(), c->flags());
-            else
-                return cqe_result(c->result());
-        }();
-        c->consume();
-        return Completed<E>{std::move(*event_), std::move(result)};
+        if constexpr (FinishesResult<E>) {
+            Result<std::uint32_t> result = event_->finish(c->result(), c->flags());
+            c->consume();
+            return Completed<E>{std::move(*event_), std::move(result)};
+        } else {
+            const std::int32_t res = c->result();
+            c->consume();
+            return Completed<E>{std::move(*event_), cqe_result(res)};
+        }
     }
 
   private:
@@ -107,7 +108,10 @@ class [[nodiscard]] Submission : private SlotRequest {
         Completion& c = *self.completion_;
         if constexpr (RecordsSqeResults<E>) c.record_sqe_results(self.event_->sqe_results());
         self.event_->prepare(detail::PrepareKeyMaker::make(), sqes);
-        for (std::uint32_t i = 0; i < sqes.size(); ++i) sqes[i].user_data = c.sqe_user_data(i);
+        if (sqes.size() == 1) [[likely]]
+            sqes[0].user_data = c.op_user_data();
+        else
+            for (std::uint32_t i = 0; i < sqes.size(); ++i) sqes[i].user_data = c.sqe_user_data(i);
         if constexpr (Targetable<E>) self.event_->granted(c.op_user_data());
         self.phase_.store(Phase::granted, std::memory_order_release);
     }
