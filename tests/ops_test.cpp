@@ -304,6 +304,14 @@ Task<void> poll_then_remove(LocalDriver& d, int fd) {
     CHECK(res.result.error() == std::errc::operation_canceled);
     CHECK(removed.result);
     CHECK(!h.in_flight());
+    // Inside a deadline the poll is still the op its handle names.
+    events::PollAdd linked{fd, POLLIN};
+    OpHandle lh = linked.handle;
+    auto [lres, lremoved] = co_await when_all(submit(d, events::with_timeout(std::move(linked), 10s)),
+                                              submit(d, events::PollRemove{lh}));
+    CHECK(lres.result.error() == std::errc::operation_canceled);
+    CHECK(lremoved.result);
+    CHECK(!lh.in_flight());
 }
 Task<void> timeout_remove_update(LocalDriver& d) {
     events::Timeout long_timer(10s);
@@ -403,6 +411,11 @@ TEST_CASE("fixed files: files_update, and fixed() on fd-taking ops") {
     REQUIRE(rn == 5u);
     CHECK(test::text(r.event.buf, 5) == "fixed");
     CHECK(run(*d, events::fixed(events::Read<>{3, Buf(16)})).result.error() == ebadf); // empty slot
+    // fixed() over an event with optional hooks keeps them: a deadline reads each SQE's result.
+    REQUIRE(run(*d, events::fixed(events::Write<>{1, test::bytes("again")})).result == 5u);
+    auto [t, tn] = run(*d, events::fixed(events::with_timeout(events::Read<>{0, Buf(16)}, 10s)));
+    REQUIRE(tn == 5u);
+    CHECK(test::text(t.event.event.buf, 5) == "again");
 }
 
 TEST_CASE("an op the kernel lacks fails with operation_not_supported, never hangs") {

@@ -12,8 +12,10 @@ module;
 export module ringbahn:events.fixed_file;
 import :cancellation;
 import :detail.sqe;
+import :completion;
 import :error;
 import :event;
+import :op_handle;
 
 namespace ringbahn::events {
 
@@ -45,6 +47,17 @@ struct Fixed {
     inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
         event.prepare(key, sqes);
         sqes[0].flags |= IOSQE_FIXED_FILE;
+    }
+    // The event's optional hooks (event.cppm, op_handle.cppm) pass through unchanged.
+    [[nodiscard]] inline CqeResult* sqe_results() noexcept
+        requires RecordsSqeResults<E>
+    {
+        return event.sqe_results();
+    }
+    inline void granted(std::uint64_t user_data) noexcept
+        requires Targetable<E>
+    {
+        event.granted(user_data);
     }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept
         requires FinishesResult<E>

@@ -21,6 +21,7 @@ import :detail.sqe;
 import :error;
 import :event;
 import :events.timeout;
+import :op_handle;
 
 namespace ringbahn::events {
 
@@ -31,6 +32,12 @@ Result<std::uint32_t> result_of(E& e, CqeResult cqe) noexcept {
         return e.finish(cqe.res, cqe.flags);
     else
         return cqe_result(cqe.res);
+}
+
+// Tells a targetable event (op_handle.cppm) the user_data of its first SQE; others ignore it.
+template <class E>
+inline void forward_granted(E& e, std::uint64_t user_data) noexcept {
+    if constexpr (Targetable<E>) e.granted(user_data);
 }
 
 // Runs the events' own Cancellations with each one's CQE, once the link's last CQE is in: an
@@ -77,6 +84,13 @@ struct Link {
             ((e.prepare(key, sqes.subspan(at, e.sqes_needed())), at += e.sqes_needed()), ...);
         }, events);
         for (std::size_t i = 0; i + 1 < sqes.size(); ++i) sqes[i].flags |= IOSQE_IO_LINK;
+    }
+    // A targetable event in the chain (a Timeout, a PollAdd) is named by its own SQE.
+    inline void granted(std::uint64_t user_data) noexcept {
+        std::uint32_t first = 0;
+        std::apply([&](auto&... e) {
+            ((forward_granted(e, user_data | (std::uint64_t{first} << 1)), first += e.sqes_needed()), ...);
+        }, events);
     }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
         Result<std::uint32_t> out = static_cast<std::uint32_t>(size);
@@ -129,6 +143,7 @@ struct WithTimeout {
         for (std::uint32_t i = 0; i < n; ++i) sqes[i].flags |= IOSQE_IO_LINK;
         detail::prep_rw(sqes[n], IORING_OP_LINK_TIMEOUT, -1, when.get(), 1, 0);
     }
+    inline void granted(std::uint64_t user_data) noexcept { forward_granted(event, user_data); }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
         const CqeResult op = results[event.sqes_needed() - 1];
         const CqeResult timer = results[event.sqes_needed()];
