@@ -20,6 +20,12 @@ export class OpHandle {
         return id_->load(std::memory_order_acquire);
     }
     [[nodiscard]] inline bool in_flight() const noexcept { return user_data() != 0; }
+    // What an op acting on this handle puts in its SQE: the user_data, or — when the handle
+    // names nothing — an aligned address no state can have, so the kernel answers ENOENT.
+    [[nodiscard]] inline std::uint64_t target() const noexcept {
+        const std::uint64_t id = user_data();
+        return id ? id : ~std::uint64_t{0} << 6;
+    }
 
     // The machinery's and the event's side.
     inline void set(std::uint64_t user_data) const noexcept {

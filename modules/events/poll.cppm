@@ -45,8 +45,7 @@ export struct PollRemove {
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_POLL_REMOVE, -1, nullptr, 0, 0);
-        sqes[0].addr = target.user_data();
-        if (sqes[0].addr == 0) sqes[0].addr = ~std::uint64_t{0} << 6; // aligned, never a state: ENOENT
+        sqes[0].addr = target.target();
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }
 };

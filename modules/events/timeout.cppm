@@ -49,8 +49,6 @@ export struct Timeout {
 };
 static_assert(Event<Timeout>);
 
-inline constexpr std::uint64_t names_nothing = ~std::uint64_t{0} << 6; // aligned, never a state
-
 // Cancels the timer `target` names: it ends with ECANCELED; the value here is 0, or ENOENT
 // when it is not running.
 export struct TimeoutRemove {
@@ -58,9 +56,8 @@ export struct TimeoutRemove {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
-        const std::uint64_t id = target.user_data();
         detail::prep_rw(sqes[0], IORING_OP_TIMEOUT_REMOVE, -1, nullptr, 0, 0);
-        sqes[0].addr = id ? id : names_nothing;
+        sqes[0].addr = target.target();
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }
 };
@@ -75,10 +72,9 @@ export struct TimeoutUpdate {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
-        const std::uint64_t id = target.user_data();
         detail::prep_rw(sqes[0], IORING_OP_TIMEOUT_REMOVE, -1, nullptr, 0,
                         reinterpret_cast<std::uintptr_t>(when.get()));
-        sqes[0].addr = id ? id : names_nothing;
+        sqes[0].addr = target.target();
         sqes[0].timeout_flags = IORING_TIMEOUT_UPDATE;
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(when)); }
