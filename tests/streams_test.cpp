@@ -78,16 +78,7 @@ TEST_CASE("multishot accept: destroying the stream with connections pending clos
 }
 
 namespace {
-struct Received {
-    std::uint64_t sum = 1469598103934665603ull;
-    std::size_t bytes = 0;
-    void add(std::span<const std::byte> data) {
-        for (auto b : data) sum = (sum ^ std::uint64_t(b)) * 1099511628211ull;
-        bytes += data.size();
-    }
-};
-
-Task<void> drain(LocalDriver& d, int fd, std::shared_ptr<BufferRing> ring, Received& got, std::uint32_t& arms) {
+Task<void> drain(LocalDriver& d, int fd, std::shared_ptr<BufferRing> ring, test::Fnv1a& got, std::uint32_t& arms) {
     auto chunks = recv_stream(d, fd, ring);
     for (;;) {
         auto chunk = co_await chunks.next();
@@ -104,19 +95,9 @@ TEST_CASE("multishot recv: a provided ring that runs dry is re-armed, no data lo
     auto d = test::make_driver<LocalDriver>();
     auto ring = BufferRing::create(*d, 4, 512).value();
     test::SocketPair sp;
-    std::vector<std::byte> data(1 << 20);
-    std::mt19937_64 rng(7);
-    for (auto& b : data) b = std::byte(rng());
-    std::jthread writer([&] {
-        std::size_t sent = 0;
-        while (sent < data.size()) {
-            const ssize_t n = ::write(sp.b.get(), data.data() + sent, std::min<std::size_t>(8192, data.size() - sent));
-            if (n <= 0) break;
-            sent += std::size_t(n);
-        }
-        ::shutdown(sp.b.get(), SHUT_WR);
-    });
-    Received got;
+    const auto data = test::random_bytes(1 << 20, 7);
+    auto writer = test::write_then_shutdown(sp.b.get(), data, 8192);
+    test::Fnv1a got;
     std::uint32_t arms = 0;
     block_on(*d, drain(*d, sp.a.get(), ring, got, arms));
     writer.join();

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
@@ -18,9 +19,11 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 #include <utility>
 
@@ -161,11 +164,42 @@ inline Fd temp_file() {
     return f;
 }
 
-// A checksum for comparing large transfers (FNV-1a, 64-bit).
+// A checksum for comparing large transfers (FNV-1a, 64-bit), fed piece by piece: a stream of
+// chunks sums the same as the whole buffer.
+struct Fnv1a {
+    std::uint64_t sum = 1469598103934665603ull;
+    std::size_t bytes = 0;
+    void add(std::span<const std::byte> data) {
+        for (auto b : data) sum = (sum ^ std::uint64_t(b)) * 1099511628211ull;
+        bytes += data.size();
+    }
+};
 inline std::uint64_t fnv1a(std::span<const std::byte> data) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (auto b : data) h = (h ^ std::uint64_t(b)) * 1099511628211ull;
-    return h;
+    Fnv1a h;
+    h.add(data);
+    return h.sum;
+}
+
+// n bytes from a seeded generator: the same seed, the same bytes.
+inline std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
+    std::vector<std::byte> v(n);
+    std::mt19937_64 rng(seed);
+    for (auto& b : v) b = std::byte(rng());
+    return v;
+}
+
+// A thread that writes all of data to fd in `chunk`-byte writes, then shuts the write side
+// down (the reader sees end of file). Joined when the returned jthread goes.
+inline std::jthread write_then_shutdown(int fd, std::span<const std::byte> data, std::size_t chunk) {
+    return std::jthread([fd, data, chunk] {
+        std::size_t sent = 0;
+        while (sent < data.size()) {
+            const ssize_t n = ::write(fd, data.data() + sent, std::min(chunk, data.size() - sent));
+            if (n <= 0) break;
+            sent += std::size_t(n);
+        }
+        ::shutdown(fd, SHUT_WR);
+    });
 }
 
 inline std::vector<std::byte> bytes(std::string_view s) {
