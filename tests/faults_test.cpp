@@ -69,9 +69,7 @@ void round_trip(std::uint64_t seed, Policy policy_a, Policy policy_b, bool tcp) 
     Faulty* self = nullptr;
     auto inner = LocalDriver::create({.entries = 16, .faults = Faulty::hooks(self)}).value();
     Faulty d(*inner, {.seed = seed}, self);
-    std::vector<std::byte> data(1 << 20);
-    std::mt19937_64 rng(seed);
-    for (auto& b : data) b = std::byte(rng());
+    const std::vector<std::byte> data = test::random_bytes(1 << 20, seed);
     long errors = 0;
     std::vector<std::byte> got;
     if (tcp) {
