@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Benchmark harness: interleaved rounds of raw liburing and ringbahn, medians and ratios.
 #pragma once
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,6 +24,20 @@ inline double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
     return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+}
+
+// A TCP listener on 127.0.0.1 with a kernel-chosen port; `addr` gets that address. The bench
+// exits with `exit_code` if the machine cannot give it one.
+inline int loopback_listener(sockaddr_in& addr, int backlog, int exit_code) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    addr = sockaddr_in{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, (sockaddr*)&addr, len) != 0 || ::listen(fd, backlog) != 0 ||
+        ::getsockname(fd, (sockaddr*)&addr, &len) != 0)
+        std::exit(exit_code);
+    return fd;
 }
 
 inline void pin_to(int cpu) {

@@ -116,14 +116,8 @@ struct EchoResult {
 // Forks `serve(listen_fd)` onto CPU 1, drives it at `rate` round trips/s for `seconds`.
 template <class Serve>
 EchoResult run_echo(Serve serve, std::size_t msg, double rate, double seconds) {
-    const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof addr;
-    if (bind(lfd, (sockaddr*)&addr, alen) != 0 || listen(lfd, 128) != 0 ||
-        getsockname(lfd, (sockaddr*)&addr, &alen) != 0)
-        std::exit(5);
+    sockaddr_in addr;
+    const int lfd = loopback_listener(addr, 128, 5);
     const pid_t pid = fork();
     if (pid == 0) {
         pin_to(1);

@@ -99,16 +99,10 @@ ringbahn::Task<void> sender(ringbahn::drivers::LocalDriver& d, long n, MakeEvent
 // MB/s of `msg`-byte messages sent over a loopback TCP connection drained by another thread.
 inline double send_rate(bool zero_copy, std::size_t msg, double megabytes) {
     using namespace ringbahn;
-    const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(lfd, (sockaddr*)&addr, len) != 0 || ::listen(lfd, 4) != 0 ||
-        ::getsockname(lfd, (sockaddr*)&addr, &len) != 0)
-        std::exit(13);
+    sockaddr_in addr;
+    const int lfd = loopback_listener(addr, 4, 13);
     const int tx = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (::connect(tx, (sockaddr*)&addr, len) != 0) std::exit(14);
+    if (::connect(tx, (sockaddr*)&addr, sizeof addr) != 0) std::exit(14);
     const int rx = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
     const long n = long(megabytes * 1e6 / double(msg));
     std::thread drain([&] {
