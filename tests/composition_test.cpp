@@ -55,6 +55,23 @@ TEST_CASE("link: events run in order and come back together") {
     }
 }
 
+TEST_CASE("link: destroying the awaiter mid-chain frees every event's buffer once, after the CQEs") {
+    auto d = test::make_driver<LocalDriver>();
+    test::Pipe empty, out;
+    test::FreeCounter frees;
+    {
+        test::Probe p = [](LocalDriver& d, int in, int w, test::FreeCounter& f) -> test::Probe {
+            co_await submit(d, events::link(events::Read<test::CountedBuffer>{in, test::CountedBuffer(64, f)},
+                                            events::Write<test::CountedBuffer>{w, test::CountedBuffer(8, f)}));
+        }(*d, empty.read.get(), out.write.get(), frees);
+        d->poll();
+        CHECK(d->in_flight() == 2u); // the read waits; the write waits behind it
+    }
+    CHECK(frees.count() == 0); // the kernel still holds both
+    while (d->in_flight() > 0) d->run_once();
+    CHECK(frees.count() == 2);
+}
+
 namespace {
 Task<void> deadline(LocalDriver& d, int empty_pipe, int full_pipe, test::FreeCounter& frees) {
     const auto start = std::chrono::steady_clock::now();
