@@ -21,6 +21,7 @@ struct LeaseCounters {
 // reports its return — from the Ring, or from a Cancellation after the kernel is done.
 class CountedLease {
   public:
+    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: heap bytes, moved by pointer
     CountedLease(std::size_t size, LeaseCounters& counters)
         : data_(std::make_unique<std::byte[]>(size)), size_(size), counters_(&counters) {
         counters_->taken.fetch_add(1);

@@ -8,6 +8,7 @@ module;
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <climits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -34,6 +35,7 @@ export class BufferPool;
 // write into allocated, whatever happened to the pool's other owners.
 export class PoolLease {
   public:
+    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: the bytes are in the slab
     PoolLease(PoolLease&& o) noexcept
         : pool_(std::move(o.pool_)), data_(o.data_), size_(o.size_), index_(o.index_) {}
     PoolLease& operator=(PoolLease&& o) noexcept {
@@ -80,6 +82,8 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
                                                                     std::size_t size,
                                                                     WhenEmpty when_empty) {
         if (count == 0 || size == 0) return std::unexpected(errno_code(EINVAL));
+        // count × size must not wrap: a wrapped product maps a few bytes and leases past them.
+        if (size > PTRDIFF_MAX / count) return std::unexpected(errno_code(EOVERFLOW));
         void* slab = ::mmap(nullptr, std::size_t(count) * size, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (slab == MAP_FAILED) return std::unexpected(errno_code(errno));

@@ -27,6 +27,7 @@ export class BufferRing;
 // buffers for reads).
 export class ProvidedLease {
   public:
+    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: ring slab or heap bytes
     ProvidedLease(ProvidedLease&& o) noexcept
         : ring_(std::move(o.ring_)), heap_(std::move(o.heap_)), data_(o.data_), size_(o.size_),
           id_(std::exchange(o.id_, -1)) {}

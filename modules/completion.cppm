@@ -3,6 +3,8 @@
 module;
 #include <liburing.h>
 #include <atomic>
+#include <bit>
+#include <cerrno>
 #include <cassert>
 #include <coroutine>
 #include <cstddef>
@@ -58,6 +60,24 @@ namespace ringbahn {
 // Linked ops (n SQEs) may ask for each SQE's result: the SQE's index rides in bits 1–5 of its
 // user_data (states are 64-byte aligned), and K writes the CQE's res to sqe_results[index].
 //
+// Cancelling a link: a cancel SQE names one SQE, and once a chain's first SQE has finished a
+// cancel aimed at it finds nothing (ENOENT) while the next one runs on. So a cancel is always
+// aimed at the chain's first SQE whose CQE is not in yet (`first_pending_sqe`), and K follows
+// up (`dispatch` returns the SQE index the driver must aim a new cancel at):
+//   * a cancel CQE for a link still running: aim again if the target moved on (its SQE
+//     finished meanwhile) or was not found (not issued yet: it starts when its predecessor's
+//     completion runs, maybe after our cancel); found or EALREADY: its own CQE follows up;
+//   * an SQE of a cancelled chain finished and the rest goes on, with no cancel out: aim at
+//     the next one.
+// Each follow-up takes a reference first, as the first cancel does, so the state outlives
+// every cancel SQE naming it. Retries are capped (max_cancel_retries); driver teardown's
+// cancel-any backs them up.
+//
+// Cancelling in place (when_any's losers, through a StopScope): `request_cancel` sends a cancel
+// while the awaiter stays alive and suspended; the op then ends as usual (completed, resumes the
+// awaiter) with ECANCELED or whatever it got first. The cancel's CQE may come after `consume`:
+// the reference it holds makes whichever of the two comes last free the state.
+//
 // "Last CQE": an op of n SQEs posts n final CQEs (flag IORING_CQE_F_MORE unset); a zero-copy send
 // posts its result with F_MORE and a final notification (F_NOTIF). The kernel owns the op's
 // storage until the last of them. The cancel SQE has a CQE of its own, and user_data must not be
@@ -95,9 +115,13 @@ export class Completion {
     static constexpr std::uint64_t cancel_tag = 1;
     static constexpr std::uint64_t tag_mask = 63; // cancel bit + SQE index (bits 1–5)
     static constexpr std::uint32_t max_indexed_sqes = 32;
+    // What dispatch() returns when the driver has no cancel to send.
+    static constexpr int no_cancel = -1;
+    static constexpr std::uint8_t max_cancel_retries = 64;
 
     inline Completion(std::coroutine_handle<> continuation, std::uint32_t sqes) noexcept
-        : sqes_left_(sqes), continuation_(continuation) {}
+        : sqes_left_(sqes), sqes_total_(static_cast<std::uint8_t>(sqes)),
+          continuation_(continuation) {}
     Completion(const Completion&) = delete;
     Completion& operator=(const Completion&) = delete;
 
@@ -112,12 +136,21 @@ export class Completion {
     [[nodiscard]] inline std::uint64_t op_user_data() const noexcept {
         return reinterpret_cast<std::uintptr_t>(this);
     }
-    [[nodiscard]] inline std::uint64_t cancel_user_data() const noexcept {
-        return op_user_data() | cancel_tag;
-    }
     // The user_data of the op's SQE number `index` (0 for single-SQE ops).
     [[nodiscard]] inline std::uint64_t sqe_user_data(std::uint32_t index) const noexcept {
         return op_user_data() | (std::uint64_t{index} << 1);
+    }
+    // The user_data of a cancel SQE aimed at SQE `index`.
+    [[nodiscard]] inline std::uint64_t cancel_user_data(std::uint32_t index) const noexcept {
+        return sqe_user_data(index) | cancel_tag;
+    }
+    // The SQE a cancel should name now: the first whose final CQE is not in (a chain runs in
+    // order). May be stale when read off the reaping thread; K follows up (see above).
+    [[nodiscard]] inline std::uint32_t first_pending_sqe() const noexcept {
+        if (sqes_total_ == 1) return 0;
+        const std::uint32_t done = done_.load(std::memory_order_relaxed);
+        const std::uint32_t i = static_cast<std::uint32_t>(std::countr_one(done));
+        return i < sqes_total_ ? i : sqes_total_ - 1u;
     }
 
     // Before the op is granted: K writes SQE i's CQE to results[i] (linked ops).
@@ -130,16 +163,19 @@ export class Completion {
     // K side. May resume a coroutine inline, or run a Cancellation and free the state.
     // `exclusive`: the driver reaps on the only thread that ever touches its completions
     // (LocalDriver), so A and K cannot race and the exchange needs no locked instruction.
-    static inline void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags,
-                                bool tearing_down, bool exclusive = false) noexcept {
+    // Returns no_cancel, or the index of an SQE of this state that the driver must now aim a
+    // cancel at (user_data cancel_user_data(index)); the reference for it is taken already.
+    [[nodiscard]] static inline int dispatch(std::uint64_t user_data, std::int32_t res,
+                                             std::uint32_t flags, bool tearing_down,
+                                             bool exclusive = false) noexcept {
         auto* self = reinterpret_cast<Completion*>(user_data & ~tag_mask);
-        if (user_data & cancel_tag)
-            self->on_cancel_cqe();
-        else if (self->inbox_) [[unlikely]]
+        const auto index = static_cast<std::uint32_t>(user_data >> 1) & 31;
+        if (user_data & cancel_tag) return self->on_cancel_cqe(index, res, tearing_down);
+        if (self->inbox_) [[unlikely]] {
             self->on_stream_cqe(res, flags, tearing_down);
-        else
-            self->on_op_cqe(static_cast<std::uint32_t>(user_data >> 1) & 31, res, flags,
-                            tearing_down, exclusive);
+            return no_cancel;
+        }
+        return self->on_op_cqe(index, res, flags, tearing_down, exclusive);
     }
 
     // --- A side: the awaiter ---------------------------------------------------------------
@@ -148,9 +184,29 @@ export class Completion {
     [[nodiscard]] inline std::uint32_t flags() const noexcept { return flags_; }
 
     // completed → freed. Called by the awaiter once resumed, after reading result()/flags().
+    // A cancel requested in place may still be out: then its CQE frees the state.
     inline void consume() noexcept {
         assert(state_.load(std::memory_order_relaxed) == State::completed);
-        delete this;
+        if (refs_.load(std::memory_order_acquire) == 1 ||
+            refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            delete this;
+    }
+
+    // The driver refused the op before it reached the kernel (it needs more SQEs than the ring
+    // has): it completes at once with -err, on the awaiter's thread, and nobody else sees it.
+    inline void refuse(int err) noexcept {
+        res_ = -err;
+        if (sqe_results_)
+            for (std::uint32_t i = 0; i < sqes_total_; ++i) sqe_results_[i] = {-err, 0};
+        state_.store(State::completed, std::memory_order_relaxed);
+    }
+
+    // Cancel in place: the awaiter stays suspended and is resumed as usual when the op ends.
+    // The caller must have the driver send a cancel for this state now. Called with the op
+    // granted and not yet consumed (the StopScope's lock orders it before consume()).
+    inline void request_cancel() noexcept {
+        stop_requested_.store(true, std::memory_order_release); // pairs with K's follow_up
+        refs_.fetch_add(1, std::memory_order_acq_rel);          // the cancel SQE's CQE
     }
 
     // Never submitted (withdrawn while waiting for SQEs, or its driver went away first): the
@@ -197,12 +253,15 @@ export class Completion {
     }
 
     // The stream's waiting coroutine goes away without a CQE (its next() was cancelled, e.g.
-    // the loser of a when_any): K must not resume it. The op stays armed.
-    inline void forget_waiter() noexcept {
+    // the loser of a when_any): K must not resume it. The op stays armed. Returns whether it
+    // was still registered (false: K has taken it and resumes it, or has).
+    inline bool forget_waiter() noexcept {
         Inbox& in = *inbox_;
         in.lock();
+        const bool was = static_cast<bool>(in.waiter);
         in.waiter = {};
         in.unlock();
+        return was;
     }
 
     // The stream took the op's final CQE: the kernel is done, free the state.
@@ -237,16 +296,18 @@ export class Completion {
 
     // --- K side: the reaper ----------------------------------------------------------------
 
-    inline void on_op_cqe(std::uint32_t index, std::int32_t res, std::uint32_t flags,
-                          bool tearing_down, bool exclusive) noexcept {
+    inline int on_op_cqe(std::uint32_t index, std::int32_t res, std::uint32_t flags,
+                         bool tearing_down, bool exclusive) noexcept {
         if (sqe_results_ && !(flags & IORING_CQE_F_NOTIF)) sqe_results_[index] = {res, flags};
         // The result is the first error, else the latest result CQE (notifications carry none).
         if (!(flags & IORING_CQE_F_NOTIF) && (res < 0 || res_ >= 0)) {
             res_ = res;
             flags_ = flags;
         }
-        if (flags & IORING_CQE_F_MORE) return; // this SQE posts more CQEs
-        if (--sqes_left_ != 0) return;         // other SQEs of the op are still out
+        if (flags & IORING_CQE_F_MORE) return no_cancel; // this SQE posts more CQEs
+        if (sqes_total_ > 1) [[unlikely]]
+            done_.fetch_or(std::uint32_t{1} << index, std::memory_order_relaxed);
+        if (--sqes_left_ != 0) return follow_up(tearing_down); // other SQEs are still out
         // The kernel is done with the op. res_/flags_ are published by the exchange (release).
         State expected = State::submitted;
         const State next = tearing_down ? State::orphaned : State::completed;
@@ -255,12 +316,41 @@ export class Completion {
                                                        std::memory_order_acquire)) {
             // Resuming hands the state to the awaiter, which frees it: touch nothing after.
             if (next == State::completed) continuation_.resume();
-            return;
+            return no_cancel;
         }
         release(); // cancelled: drop the op's reference
+        return no_cancel;
     }
 
-    inline void on_cancel_cqe() noexcept { release(); }
+    // A cancel SQE's CQE: follow up on a chain that is still running (see the header).
+    inline int on_cancel_cqe(std::uint32_t index, std::int32_t res, bool tearing_down) noexcept {
+        int next = no_cancel;
+        // One SQE (or a stream): not found means done, and its CQE is on the way.
+        if (sqes_total_ > 1 && !inbox_ && sqes_left_ != 0 && !tearing_down && wants_cancel()) {
+            const std::uint32_t target = first_pending_sqe();
+            if (target != index || res == -ENOENT) next = aim();
+        }
+        release();
+        return next;
+    }
+
+    // An SQE of a chain finished and the chain goes on: if it is to be cancelled and no cancel
+    // is out (whose CQE would follow up), aim one at the SQE now running.
+    inline int follow_up(bool tearing_down) noexcept {
+        if (tearing_down || !wants_cancel()) return no_cancel;
+        if (refs_.load(std::memory_order_acquire) != 1) return no_cancel;
+        return aim();
+    }
+    [[nodiscard]] inline bool wants_cancel() const noexcept {
+        return state_.load(std::memory_order_acquire) == State::cancelled ||
+               stop_requested_.load(std::memory_order_acquire);
+    }
+    inline int aim() noexcept {
+        if (cancel_retries_ == max_cancel_retries) return no_cancel;
+        ++cancel_retries_;
+        refs_.fetch_add(1, std::memory_order_relaxed); // K's own: released by that cancel's CQE
+        return static_cast<int>(first_pending_sqe());
+    }
 
     // A multishot op's CQE. The state is read under the inbox lock, which close_stream holds
     // to change it: once cancelled, the inbox is the stream's no more.
@@ -308,6 +398,10 @@ export class Completion {
     std::atomic<State> state_{State::submitted};
     std::atomic<std::uint32_t> refs_{1}; // the op itself, + 1 for a cancel SQE once abandoned
     std::uint32_t sqes_left_;            // K only
+    std::uint8_t sqes_total_;
+    std::uint8_t cancel_retries_ = 0;    // K only
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<std::uint32_t> done_{0}; // links: SQEs whose final CQE is in (written by K)
     std::int32_t res_ = 0;               // written by K before its exchange
     std::uint32_t flags_ = 0;
     std::coroutine_handle<> continuation_;

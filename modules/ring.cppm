@@ -7,12 +7,16 @@ module;
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <coroutine>
+#include <memory>
+#include <system_error>
 #include <optional>
 #include <span>
 #include <utility>
 #include <vector>
 export module ringbahn:ring;
 import :buffer_policy;
+import :detail.read_rescue;
 import :drive;
 import :drivers.local;
 import :error;
@@ -23,6 +27,7 @@ import :events.read;
 import :events.write;
 import :io.owned_fd;
 import :policies.heap;
+import :stop_scope;
 import :submission;
 import :task;
 
@@ -33,6 +38,13 @@ namespace ringbahn {
 // buffers the Ring leases, so an op cut short (its awaiting coroutine destroyed, with or
 // without the Ring) leaves the kernel writing only into a lease that a Cancellation holds until
 // the CQE — and then returns to its pool.
+//
+// Cancel-safe reads: bytes the kernel took from the file or socket are never lost to a
+// cancelled read. fill_buf(), read() and read_until() may lose a when_any, hit a deadline, or
+// have their awaiting coroutine destroyed while the Ring lives: what their op received stays in
+// the Ring, and the next read returns it first, in order. Asked to stop (a when_any loser), a
+// read returns std::errc::operation_canceled and leaves the bytes buffered; read_exact puts back
+// what it had copied; read_until keeps what it appended in `out` (the caller's).
 //
 // Files (IO::seekable) track a position: reads continue where the last read or write ended;
 // streams use the kernel's position. End of file is a value (an empty span, 0 bytes), errors
@@ -55,7 +67,15 @@ class Ring {
 
     // The buffered bytes, reading more if none are left; empty at end of file.
     Task<Result<std::span<const std::byte>>> fill_buf() {
+        if (unread_pos_ < unread_.size())
+            co_return std::span<const std::byte>(unread_).subspan(unread_pos_);
         if (pos_ < filled_) co_return buffered();
+        // A read whose coroutine was destroyed may still be in the kernel: its bytes come first.
+        co_await rescue_->settled(Poster(*driver_));
+        if (auto kept = rescue_->take()) {
+            read_buf_.emplace(std::move(kept->first));
+            co_return after_read(kept->second);
+        }
         const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
         if constexpr (KernelSelectsBuffers<Policy>) {
             // No buffer is held while waiting: the kernel picks one when the data is there.
@@ -64,12 +84,12 @@ class Ring {
                 Result<std::uint32_t> n = 0u;
                 if (read_timeout_) {
                     auto [linked, r] = co_await submit(
-                        *driver_, events::with_timeout(policy_.read_event(fd, at), *read_timeout_));
-                    if (linked.event.lease) read_buf_.emplace(std::move(*linked.event.lease));
+                        *driver_, events::with_timeout(rescued(policy_.read_event(fd, at)), *read_timeout_));
+                    if (linked.event.inner.lease) read_buf_.emplace(std::move(*linked.event.inner.lease));
                     n = r;
                 } else {
-                    auto [event, r] = co_await submit(*driver_, policy_.read_event(fd, at));
-                    if (event.lease) read_buf_.emplace(std::move(*event.lease));
+                    auto [event, r] = co_await submit(*driver_, rescued(policy_.read_event(fd, at)));
+                    if (event.inner.lease) read_buf_.emplace(std::move(*event.inner.lease));
                     n = r;
                 }
                 if (n || n.error() != std::errc::no_buffer_space) co_return after_read(n);
@@ -83,15 +103,16 @@ class Ring {
                 read_buf_.emplace(std::move(*lease));
             }
             // The lease goes into the event: the kernel owns it until the CQE, and an early end
-            // of this coroutine hands it to the Cancellation rather than freeing it.
+            // of this coroutine hands it to the Cancellation, which leaves what the op received
+            // in rescue_ for the next read.
             if (read_timeout_) [[unlikely]] {
                 auto [linked, n] = co_await submit(
-                    *driver_, events::with_timeout(make_read(take(read_buf_), at), *read_timeout_));
-                read_buf_.emplace(std::move(linked.event.buf));
+                    *driver_, events::with_timeout(rescued(make_read(take(read_buf_), at)), *read_timeout_));
+                read_buf_.emplace(std::move(linked.event.inner.buf));
                 co_return after_read(n);
             }
-            auto [event, n] = co_await submit(*driver_, make_read(take(read_buf_), at));
-            read_buf_.emplace(std::move(event.buf));
+            auto [event, n] = co_await submit(*driver_, rescued(make_read(take(read_buf_), at)));
+            read_buf_.emplace(std::move(event.inner.buf));
             co_return after_read(n);
         }
     }
@@ -103,8 +124,13 @@ class Ring {
         read_timeout_ = timeout;
     }
 
-    // Marks n buffered bytes as read.
+    // Marks n buffered bytes (of what fill_buf() gave) as read.
     void consume(std::size_t n) noexcept {
+        if (unread_pos_ < unread_.size()) {
+            unread_pos_ += std::min(n, unread_.size() - unread_pos_);
+            if (unread_pos_ == unread_.size()) unread_.clear(), unread_pos_ = 0;
+            return;
+        }
         pos_ += std::min(n, filled_ - pos_);
         drop_read_lease_if_idle();
     }
@@ -114,17 +140,24 @@ class Ring {
         if (out.empty()) co_return 0;
         auto data = co_await fill_buf();
         if (!data) co_return std::unexpected(data.error());
+        if (stopped(co_await this_stop_scope())) co_return cancelled(); // the bytes stay buffered
         const std::size_t n = std::min(out.size(), data->size());
         if (n) std::memcpy(out.data(), data->data(), n);
         consume(n);
         co_return n;
     }
 
-    // Fills all of out, or fails with Errc::unexpected_eof.
+    // Fills all of out, or fails with Errc::unexpected_eof. Failing for any other reason
+    // (an error, a stop request) it puts back what it had copied: the next read returns it.
     Task<Result<void>> read_exact(std::span<std::byte> out) {
+        const std::span<std::byte> all = out;
         while (!out.empty()) {
             auto data = co_await fill_buf();
-            if (!data) co_return std::unexpected(data.error());
+            if (data && !data->empty() && stopped(co_await this_stop_scope())) data = cancelled();
+            if (!data) {
+                unread(all.first(all.size() - out.size()));
+                co_return std::unexpected(data.error());
+            }
             if (data->empty()) co_return std::unexpected(make_error_code(Errc::unexpected_eof));
             const std::size_t n = std::min(out.size(), data->size());
             std::memcpy(out.data(), data->data(), n);
@@ -135,11 +168,13 @@ class Ring {
     }
 
     // Appends bytes to `out` up to and including `delimiter` (or to end of file); returns how
-    // many were appended, 0 at end of file.
+    // many were appended, 0 at end of file. On an error or a stop request, what it appended
+    // so far stays in `out`.
     Task<Result<std::size_t>> read_until(std::byte delimiter, std::vector<std::byte>& out) {
         std::size_t appended = 0;
         for (;;) {
             auto data = co_await fill_buf();
+            if (data && !data->empty() && stopped(co_await this_stop_scope())) data = cancelled();
             if (!data) co_return std::unexpected(data.error());
             if (data->empty()) co_return appended;
             const auto hit = std::find(data->begin(), data->end(), delimiter);
@@ -192,6 +227,9 @@ class Ring {
 
     // Closes the IO object through the ring and drops the leases.
     Task<Result<void>> close() {
+        rescue_->discard();
+        unread_.clear();
+        unread_pos_ = 0;
         read_buf_.reset();
         write_buf_.reset();
         pos_ = filled_ = 0;
@@ -208,18 +246,39 @@ class Ring {
     {
         end_of_buffer_ = offset;
         pos_ = filled_ = 0;
+        unread_.clear();
+        unread_pos_ = 0;
+        rescue_->discard(); // a cancelled read's bytes belong to the old position
         drop_read_lease_if_idle();
     }
 
     // Files: the offset the next read or write uses.
     [[nodiscard]] std::uint64_t position() const noexcept {
-        return end_of_buffer_ - (filled_ - pos_);
+        return end_of_buffer_ - (filled_ - pos_) - (unread_.size() - unread_pos_);
     }
     [[nodiscard]] IO& io() noexcept { return io_; }
     [[nodiscard]] Policy& policy() noexcept { return policy_; }
     [[nodiscard]] bool holds_read_buffer() const noexcept { return read_buf_.has_value(); }
 
   private:
+    // Whether the coroutine chain a read runs in was asked to stop (a when_any loser).
+    static bool stopped(const StopScope* scope) noexcept { return scope && scope->requested(); }
+    static std::unexpected<std::error_code> cancelled() noexcept {
+        return std::unexpected(std::make_error_code(std::errc::operation_canceled));
+    }
+    // Puts bytes a read had taken back in front of what is buffered.
+    void unread(std::span<const std::byte> bytes) {
+        if (bytes.empty()) return;
+        std::vector<std::byte> front(bytes.begin(), bytes.end());
+        front.insert(front.end(), unread_.begin() + long(unread_pos_), unread_.end());
+        unread_ = std::move(front);
+        unread_pos_ = 0;
+    }
+    template <class E>
+    detail::Rescued<E, Lease> rescued(E event) {
+        return {std::move(event), rescue_};
+    }
+
     // A read op's result: n bytes at the start of read_buf_, or its error.
     inline Result<std::span<const std::byte>> after_read(const Result<std::uint32_t>& n) noexcept {
         pos_ = filled_ = 0;
@@ -271,6 +330,10 @@ class Ring {
     std::size_t filled_ = 0;           // bytes of read_buf_ holding data
     std::uint64_t end_of_buffer_ = 0;  // files: the offset just past the buffered data
     std::optional<std::chrono::nanoseconds> read_timeout_;
+    // What a read whose coroutine was destroyed received, for the next read.
+    std::shared_ptr<detail::ReadRescue<Lease>> rescue_ = std::make_shared<detail::ReadRescue<Lease>>();
+    std::vector<std::byte> unread_; // bytes read_exact put back, served before read_buf_
+    std::size_t unread_pos_ = 0;
 };
 
 export template <io::IoObject IO, Drive D>

@@ -18,6 +18,7 @@ export import :block_on;
 export import :fd_reclaim;
 export import :op_handle;
 export import :when;
+export import :stop_scope;
 export import :buffer_ring;
 export import :stream;
 export import :buffer_policy;

@@ -32,10 +32,21 @@ export class SlotRequest {
     // submitted the op may complete, and its owner be destroyed, on another thread.
     inline void grant(std::span<::io_uring_sqe> sqes) noexcept { grant_(*this, sqes); }
 
+    // Called by the driver instead of grant(), from inside acquire() only (never later): the
+    // request can never be served (it needs more SQEs than the ring has). Its owner completes
+    // it at once with `err`, without the kernel.
+    inline void refuse(int err) noexcept {
+        refused_ = err;
+        grant_(*this, {});
+    }
+    // The errno refuse() gave, or 0.
+    [[nodiscard]] inline int refused() const noexcept { return refused_; }
+
   private:
     friend class SlotWaitList;
     GrantFn grant_;
     std::uint32_t sqes_needed_;
+    int refused_ = 0;
     SlotRequest* prev_ = nullptr;
     SlotRequest* next_ = nullptr;
     bool queued_ = false;

@@ -21,6 +21,7 @@ import :event;
 import :events.buffer_select;
 import :events.multishot;
 import :slot_request;
+import :stop_scope;
 import :task;
 
 namespace ringbahn {
@@ -107,39 +108,76 @@ class Stream : private SlotRequest {
   private:
     enum class Phase : std::uint8_t { idle, waiting, granted, gone };
 
-    // Waits for the op's next CQE, arming the op first if it is not armed.
+    // Waits for the op's next CQE, arming the op first if it is not armed. Asked to stop (a
+    // when_any loser), it gives up waiting and yields ECANCELED marked F_MORE: the op stays
+    // armed, and what arrives later waits in the inbox for the next next().
     struct NextCqe {
+        static constexpr CqeResult stopped{-ECANCELED, IORING_CQE_F_MORE};
         Stream& s;
         std::optional<CqeResult> ready{};
+        std::coroutine_handle<> handle{};
+        StopScope* scope = nullptr;
         bool waiting = false;
+        bool posted = false;
 
         NextCqe(Stream& stream) noexcept : s(stream) {}
         NextCqe(const NextCqe&) = delete;
         // Destroyed while waiting (the coroutine calling next() was destroyed): unregister.
         ~NextCqe() {
+            if (scope) scope->detach();
+            if (posted) s.driver_->unpost(handle);
             if (waiting && s.c_ != nullptr) s.c_->forget_waiter();
         }
 
         bool await_ready() const noexcept { return false; }
-        bool await_suspend(std::coroutine_handle<> h) {
-            if (s.c_ == nullptr) {
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            handle = h;
+            const bool arm = s.c_ == nullptr;
+            if (arm) {
                 s.c_ = new Completion({}, 1);
                 s.c_->make_stream();
-                (void)s.c_->take(h); // empty: registers h for the first CQE
-                s.phase_.store(Phase::waiting, std::memory_order_relaxed);
-                ++s.arms_;
-                waiting = true;
-                s.driver_->acquire(s); // may resume h elsewhere before returning
-                return true;
             }
-            ready = s.c_->take(h);
-            waiting = !ready;
-            return waiting;
+            bool wait = true;
+            const auto do_register = [&]() noexcept {
+                ready = s.c_->take(h); // empty when arming: registers h for the first CQE
+                waiting = wait = !ready;
+            };
+            if (StopScope* sc = stop_scope_of(h)) {
+                scope = sc;
+                // Under the scope's lock: a resumption by K detaches first, so it waits for us.
+                if (!sc->attach_then(this, &NextCqe::on_stop, do_register)) {
+                    scope = nullptr;
+                    if (arm) std::exchange(s.c_, nullptr)->discard(); // never armed
+                    ready = stopped;
+                    return false;
+                }
+            } else {
+                do_register();
+            }
+            if (!arm) return wait;
+            s.phase_.store(Phase::waiting, std::memory_order_relaxed);
+            ++s.arms_;
+            s.driver_->acquire(s); // may resume h elsewhere before returning
+            return true;
         }
         CqeResult await_resume() noexcept {
+            if (scope) std::exchange(scope, nullptr)->detach();
             waiting = false;
+            posted = false;
             if (ready) return *ready;
             return *s.c_->take(); // K resumed us after appending one
+        }
+
+        // Under the scope's lock. If K has not taken our handle yet, nobody will: we resume
+        // ourselves through the driver, with `stopped`.
+        static void on_stop(void* leaf) noexcept {
+            auto& self = *static_cast<NextCqe*>(leaf);
+            if (!self.waiting || self.s.c_ == nullptr || !self.s.c_->forget_waiter()) return;
+            self.ready = stopped;
+            self.waiting = false;
+            self.posted = true;
+            self.s.driver_->post(self.handle);
         }
     };
 

@@ -3,6 +3,7 @@
 module;
 #include <liburing.h>
 #include <atomic>
+#include <cerrno>
 #include <coroutine>
 #include <exception>
 #include <cstdint>
@@ -16,7 +17,9 @@ import :drive;
 import :error;
 import :event;
 import :op_handle;
+import :detail.sqe;
 import :slot_request;
+import :stop_scope;
 
 namespace ringbahn {
 
@@ -37,6 +40,11 @@ struct Completed {
 // Destroyed while waiting: withdrawn from the driver, freed at once (the kernel never saw it).
 // Destroyed while granted: the event's storage moves into the Completion as a Cancellation and
 // an ASYNC_CANCEL goes out now; the storage is freed after the op's last CQE.
+// Asked to stop (its coroutine chain's StopScope, e.g. a when_any loser): cancelled in place —
+// an ASYNC_CANCEL while it stays suspended, then resumed as usual with what the kernel says
+// (ECANCELED, or the result it got first). Asked before it reached the kernel: it never does,
+// and completes with ECANCELED.
+// An op the driver can never serve (more SQEs than its ring has) completes at once with EINVAL.
 export template <class E, class D>
 class [[nodiscard]] Submission : private SlotRequest {
     static_assert(Event<E> && Drive<D>);
@@ -56,6 +64,7 @@ class [[nodiscard]] Submission : private SlotRequest {
 
     ~Submission() {
         if (completion_ == nullptr) return; // never awaited, or finished
+        if (scope_) scope_->detach();       // no stop request reaches us from here on
         Phase phase = phase_.load(std::memory_order_acquire);
         if (phase == Phase::waiting) {
             if (driver_->withdraw(*this)) {
@@ -75,15 +84,28 @@ class [[nodiscard]] Submission : private SlotRequest {
 
     bool await_ready() const noexcept { return false; }
 
-    void await_suspend(std::coroutine_handle<> awaiting) {
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> awaiting) {
         completion_ = new Completion(awaiting, sqes_needed());
         phase_.store(Phase::waiting, std::memory_order_relaxed);
+        if (StopScope* scope = stop_scope_of(awaiting)) [[unlikely]] {
+            if (!scope->attach(this, &Submission::on_stop)) {
+                refuse_now(ECANCELED); // stopped before it started: the kernel never sees it
+                return false;
+            }
+            scope_ = scope;
+        }
+        bool refused = false;
+        refused_ = &refused; // written only from inside acquire(), on this thread
         // From here the op may complete and resume `awaiting` on another thread before
         // acquire returns, destroying this awaiter: touch no member afterwards.
         driver_->acquire(*this);
+        return !refused;
     }
 
     [[gnu::always_inline]] inline Completed<E> await_resume() noexcept {
+        if (scope_) [[unlikely]]
+            std::exchange(scope_, nullptr)->detach(); // before the state can go (consume)
         Completion* c = std::exchange(completion_, nullptr);
         if constexpr (FinishesResult<E>) {
             Result<std::uint32_t> result = event_->finish(c->result(), c->flags());
@@ -102,18 +124,50 @@ class [[nodiscard]] Submission : private SlotRequest {
     static void on_grant(SlotRequest& request, std::span<::io_uring_sqe> sqes) noexcept {
         auto& self = static_cast<Submission&>(request);
         if (sqes.empty()) {
+            if (const int err = request.refused()) { // from inside acquire(): see await_suspend
+                self.refuse_now(err);
+                *self.refused_ = true;
+                return;
+            }
             self.phase_.store(Phase::gone, std::memory_order_release);
             return;
         }
         Completion& c = *self.completion_;
         if constexpr (RecordsSqeResults<E>) c.record_sqe_results(self.event_->sqe_results());
+        // seq_cst with on_stop's store and load: either this sees the stop, or on_stop sees
+        // `granted` and cancels — never neither.
+        if (self.stop_.load(std::memory_order_seq_cst)) [[unlikely]] {
+            // Stopped while it waited for SQEs: each SQE completes with ECANCELED, and the
+            // event's storage is never handed to the kernel.
+            for (std::uint32_t i = 0; i < sqes.size(); ++i) {
+                detail::prep_error(sqes[i], ECANCELED);
+                sqes[i].user_data = c.sqe_user_data(i);
+            }
+            self.phase_.store(Phase::granted, std::memory_order_seq_cst);
+            return;
+        }
         self.event_->prepare(detail::PrepareKeyMaker::make(), sqes);
         if (sqes.size() == 1) [[likely]]
             sqes[0].user_data = c.op_user_data();
         else
             for (std::uint32_t i = 0; i < sqes.size(); ++i) sqes[i].user_data = c.sqe_user_data(i);
         if constexpr (Targetable<E>) self.event_->granted(c.op_user_data());
-        self.phase_.store(Phase::granted, std::memory_order_release);
+        self.phase_.store(Phase::granted, std::memory_order_seq_cst);
+    }
+
+    // The StopScope's request (any thread, under the scope's lock, while we are attached).
+    static void on_stop(void* leaf) noexcept {
+        auto& self = *static_cast<Submission*>(leaf);
+        self.stop_.store(true, std::memory_order_seq_cst);
+        if (self.phase_.load(std::memory_order_seq_cst) != Phase::granted) return; // on_grant sees it
+        self.completion_->request_cancel();
+        self.driver_->cancel(*self.completion_);
+    }
+
+    // Completes the op here and now with -err; it never reaches the kernel.
+    void refuse_now(int err) noexcept {
+        if constexpr (RecordsSqeResults<E>) completion_->record_sqe_results(event_->sqe_results());
+        completion_->refuse(err);
     }
 
     // The op never reached the kernel: free the state; the event dies with us, normally.
@@ -125,7 +179,10 @@ class [[nodiscard]] Submission : private SlotRequest {
     D* driver_;
     std::optional<E> event_;
     Completion* completion_ = nullptr;
+    StopScope* scope_ = nullptr; // attached while suspended, if our chain has one
+    bool* refused_ = nullptr;    // await_suspend's flag, for a refusal inside acquire()
     std::atomic<Phase> phase_{Phase::idle};
+    std::atomic<bool> stop_{false};
 };
 
 // `co_await submit(driver, Event{...})`: the only way an event reaches the kernel.

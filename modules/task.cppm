@@ -9,6 +9,7 @@ module;
 #include <variant>
 export module ringbahn:task;
 import :detail.recycler;
+import :stop_scope;
 
 namespace ringbahn {
 
@@ -81,9 +82,14 @@ class [[nodiscard]] Task {
             return ToContinuation{};
         }
 
+        // The stop scope of whoever awaits this task (a when_any branch), inherited down the
+        // chain so a stop request reaches the op the chain is suspended on.
+        [[nodiscard]] StopScope* stop_scope() const noexcept { return scope_; }
+
       private:
         friend class Task;
         std::coroutine_handle<> continuation_ = std::noop_coroutine();
+        StopScope* scope_ = nullptr;
     };
 
     Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
@@ -100,18 +106,19 @@ class [[nodiscard]] Task {
         if (handle_) handle_.destroy();
     }
 
-    auto operator co_await() && noexcept {
-        struct Awaiter {
-            std::coroutine_handle<promise_type> handle;
-            bool await_ready() noexcept { return !handle || handle.done(); }
-            std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-                handle.promise().continuation_ = awaiting;
-                return handle;
-            }
-            T await_resume() { return handle.promise().take(); }
-        };
-        return Awaiter{handle_};
-    }
+    // Awaiting a task runs it, passing down the awaiter's stop scope.
+    struct Awaiter {
+        std::coroutine_handle<promise_type> handle;
+        bool await_ready() noexcept { return !handle || handle.done(); }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
+            handle.promise().continuation_ = awaiting;
+            handle.promise().scope_ = stop_scope_of(awaiting);
+            return handle;
+        }
+        T await_resume() { return handle.promise().take(); }
+    };
+    Awaiter operator co_await() && noexcept { return Awaiter{handle_}; }
 
   private:
     explicit Task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}

@@ -13,8 +13,23 @@ module;
 #include <utility>
 #include <variant>
 export module ringbahn:when;
+import :stop_scope;
 
 namespace ringbahn {
+
+// What co_await when_any(...) gives: which branch finished first, and what *every* branch gave.
+// The losers were asked to stop and have settled: each gives what its op ended with — usually
+// an error (std::errc::operation_canceled), but a loser whose op completed anyway gives its
+// real result (the bytes it received, the connection it accepted), which is the caller's.
+export template <class... Ts>
+struct AnyOf {
+    std::size_t winner;
+    std::tuple<Ts...> values;
+
+    [[nodiscard]] std::size_t index() const noexcept { return winner; }
+    template <std::size_t I>
+    [[nodiscard]] auto& get() noexcept { return std::get<I>(values); }
+};
 
 namespace detail {
 
@@ -33,21 +48,29 @@ using branch_value_t = std::conditional_t<std::is_void_v<await_result_t<A>>, std
                                           await_result_t<A>>;
 
 // What the branches of one when_all / when_any share. `pending` counts the arrivals still
-// needed before the parent resumes: one per branch for when_all, one winner for when_any, plus
-// one for the parent itself while it starts the branches (so a branch finishing early cannot
-// resume it before it has suspended).
+// needed before the parent resumes: one per branch (when_any too: it waits until every loser
+// has settled, so nothing a loser's op produced is dropped), plus one for the parent itself
+// while it starts the branches (so a branch finishing early cannot resume it before it has
+// suspended). For when_any, the first arrival wins and asks every other branch to stop.
 struct Join {
     std::atomic<std::uint32_t> pending;
     std::atomic<int> winner{-1};
     bool any = false;
     std::coroutine_handle<> parent;
+    StopScope* const* scopes = nullptr; // each branch's
+    int count = 0;
+
+    void stop_all(int except = -1) noexcept {
+        for (int i = 0; i < count; ++i)
+            if (i != except) scopes[i]->request();
+    }
 
     // A branch finished; returns the coroutine to run next.
     std::coroutine_handle<> arrive(int index) noexcept {
         if (any) {
             int none = -1;
-            if (!winner.compare_exchange_strong(none, index, std::memory_order_acq_rel))
-                return std::noop_coroutine(); // a loser finishing after the winner: stays put
+            if (winner.compare_exchange_strong(none, index, std::memory_order_acq_rel))
+                stop_all(index);
         }
         if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) return parent;
         return std::noop_coroutine();
@@ -63,6 +86,9 @@ class Branch {
         Join* join = nullptr;
         int index = 0;
         std::optional<T> value;
+        StopScope scope; // reaches the op this branch waits on: when_any's stop request
+
+        [[nodiscard]] StopScope* stop_scope() noexcept { return &scope; }
 
         Branch get_return_object() noexcept {
             return Branch(std::coroutine_handle<promise_type>::from_promise(*this));
@@ -99,6 +125,7 @@ class Branch {
         if (handle_) std::exchange(handle_, {}).destroy();
     }
     T take() noexcept { return std::move(*handle_.promise().value); }
+    StopScope* scope() noexcept { return &handle_.promise().scope; }
 
   private:
     std::coroutine_handle<promise_type> handle_;
@@ -117,68 +144,81 @@ Branch<branch_value_t<A>> branch(A a) {
 template <bool Any, class... As>
 class WhenAwaiter {
   public:
+    static constexpr int count = sizeof...(As);
+
     explicit WhenAwaiter(As... as) : branches_(branch(std::move(as))...) {}
     // Movable until awaited (so it can be a branch of another when_all / when_any).
     WhenAwaiter(WhenAwaiter&& other) noexcept : branches_(std::move(other.branches_)) {}
+    ~WhenAwaiter() {
+        if (outer_) outer_->detach();
+    }
 
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> parent) noexcept {
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> parent) noexcept {
         join_.any = Any;
         join_.parent = parent;
-        join_.pending.store(Any ? 2 : sizeof...(As) + 1, std::memory_order_relaxed);
+        join_.pending.store(count + 1, std::memory_order_relaxed);
         std::apply([&](auto&... b) {
             int i = 0;
-            // when_any stops starting branches once one has won.
-            ((Any && join_.winner.load(std::memory_order_acquire) >= 0 ? void() : b.start(join_, i), ++i), ...);
+            ((scopes_[i++] = b.scope()), ...);
+        }, branches_);
+        join_.scopes = scopes_.data();
+        join_.count = count;
+        // Nested in another when_any's branch: its stop request reaches every branch of ours.
+        if (StopScope* outer = stop_scope_of(parent)) {
+            if (outer->attach(this, &WhenAwaiter::on_stop))
+                outer_ = outer;
+            else
+                join_.stop_all();
+        }
+        std::apply([&](auto&... b) {
+            int i = 0;
+            (b.start(join_, i++), ...);
         }, branches_);
         // The parent's own arrival: the last one in resumes it (here: do not suspend at all).
         return join_.pending.fetch_sub(1, std::memory_order_acq_rel) != 1;
     }
     auto await_resume() noexcept {
-        if constexpr (Any) {
-            const int w = join_.winner.load(std::memory_order_acquire);
-            // The losers go first: destroying them cancels their ops (buffers are freed when
-            // those ops' CQEs arrive, by their Cancellations).
-            std::apply([&](auto&... b) {
-                int i = 0;
-                ((i++ != w ? b.reset() : void()), ...);
-            }, branches_);
-            return pick(w, std::index_sequence_for<As...>{});
-        } else {
-            return std::apply([](auto&... b) { return std::tuple<branch_value_t<As>...>(b.take()...); },
-                              branches_);
-        }
+        if (outer_) std::exchange(outer_, nullptr)->detach();
+        auto values = std::apply(
+            [](auto&... b) { return std::tuple<branch_value_t<As>...>(b.take()...); }, branches_);
+        if constexpr (Any)
+            return AnyOf<branch_value_t<As>...>{
+                static_cast<std::size_t>(join_.winner.load(std::memory_order_acquire)),
+                std::move(values)};
+        else
+            return values;
     }
 
   private:
-    template <std::size_t... I>
-    std::variant<branch_value_t<As>...> pick(int w, std::index_sequence<I...>) noexcept {
-        std::optional<std::variant<branch_value_t<As>...>> out;
-        ((int(I) == w ? void(out.emplace(std::in_place_index<I>, std::get<I>(branches_).take())) : void()), ...);
-        return std::move(*out);
-    }
+    static void on_stop(void* self) noexcept { static_cast<WhenAwaiter*>(self)->join_.stop_all(); }
 
     Join join_{};
+    std::array<StopScope*, count> scopes_{};
+    StopScope* outer_ = nullptr;
     std::tuple<Branch<branch_value_t<As>>...> branches_;
 };
 
 } // namespace detail
 
 // co_await when_all(a, b, ...): runs every awaitable at once; resumes when all have finished,
-// with a tuple of their values (std::monostate for void). The awaitables are moved in.
+// with a tuple of their values (std::monostate for void). The awaitables are moved in. Inside a
+// when_any branch that is asked to stop, every branch is asked to stop.
 export template <class... As>
 [[nodiscard]] auto when_all(As... as) {
     static_assert(sizeof...(As) > 0);
     return detail::WhenAwaiter<false, As...>(std::move(as)...);
 }
 
-// co_await when_any(a, b, ...): runs every awaitable at once; resumes when the first finishes,
-// with a variant whose index() is the winner. The others are cancelled at once — their
-// awaiters destroyed, so their ops get an ASYNC_CANCEL — and their buffers are freed only after
-// their ops' CQEs. Destroying the awaiting coroutine cancels all of them the same way.
-// With DemoDriver, the usual rule holds: a loser's op must not complete on the reaper thread
-// while the winner's coroutine destroys it elsewhere (run combinators on LocalDriver, or on
-// the reaper thread).
+// co_await when_any(a, b, ...): runs every awaitable at once; the first to finish wins, and
+// every other one is asked to stop: the op it waits on is cancelled in place (ASYNC_CANCEL).
+// Resumes once *every* branch has settled, with an AnyOf: index() is the winner, get<I>() each
+// branch's value. Nothing is dropped: a loser whose op completed before its cancel took effect
+// gives its real result (check each branch, not only the winner). Awaitables that do not take
+// stop requests (a user's own awaiter) run to their end. Destroying the awaiting coroutine
+// instead destroys every branch: their ops are cancelled and what they produced is given back
+// (fds closed, buffers freed or returned) after their CQEs.
 export template <class... As>
 [[nodiscard]] auto when_any(As... as) {
     static_assert(sizeof...(As) > 0);

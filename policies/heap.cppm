@@ -17,6 +17,7 @@ namespace ringbahn::policies {
 export template <std::size_t Size>
 class HeapBuffer {
   public:
+    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: the bytes are on the heap
     HeapBuffer() : data_(std::make_unique_for_overwrite<std::byte[]>(Size)) {}
     HeapBuffer(HeapBuffer&&) noexcept = default;
     HeapBuffer& operator=(HeapBuffer&&) noexcept = default;

@@ -108,9 +108,9 @@ TEST_CASE("file ops: statx, fallocate, ftruncate, fadvise, madvise, sync_file_ra
         REQUIRE(m != MAP_FAILED);
         std::span<std::byte> mem(static_cast<std::byte*>(m), len);
         mem[0] = std::byte{42};
-        REQUIRE(run(*d, events::Madvise{mem, MADV_DONTNEED}).result);
+        REQUIRE(run(*d, events::Madvise{unsafe_borrow(mem), MADV_DONTNEED}).result);
         CHECK(mem[0] == std::byte{0}); // private anonymous pages read as zero after DONTNEED
-        CHECK(run(*d, events::Madvise{mem.subspan(1), MADV_DONTNEED}).result.error() ==
+        CHECK(run(*d, events::Madvise{unsafe_borrow(mem.subspan(1)), MADV_DONTNEED}).result.error() ==
               std::errc::invalid_argument); // not page aligned
         ::munmap(m, len);
     }

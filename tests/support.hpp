@@ -54,6 +54,7 @@ class FreeCounter {
 // last: the caller, the event, or a Cancellation).
 class CountedBuffer {
   public:
+    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: heap bytes, moved by pointer
     CountedBuffer(std::size_t size, FreeCounter& frees)
         : data_(new std::byte[size]()), size_(size), frees_(&frees) {}
     CountedBuffer(CountedBuffer&& o) noexcept

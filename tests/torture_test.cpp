@@ -47,6 +47,7 @@ struct Ledger {
 // An OwnedBuffer whose storage goes to the ledger's quarantine instead of the heap.
 class QuarantinedBuffer {
   public:
+    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: heap bytes, moved by pointer
     QuarantinedBuffer(std::size_t n, Ledger& l) : data_(new std::byte[n]), size_(n), ledger_(&l) {
         ++l.allocated;
     }

@@ -139,7 +139,7 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
     for (;;) {
         auto next = co_await when_any(incoming.next(), submit(w.driver, events::PollAdd{w.stop, POLLIN}));
         if (next.index() == 1) break;
-        auto& conn = std::get<0>(next);
+        auto& conn = next.get<0>();
         if (!conn) continue; // e.g. EMFILE: keep serving the connections we have
         (void)conn->set_nodelay();
         w.driver.spawn(connection(w, std::move(*conn)));

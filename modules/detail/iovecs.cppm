@@ -7,6 +7,7 @@ module;
 #include <vector>
 export module ringbahn:detail.iovecs;
 import :buffer;
+import :detail.sqe;
 
 namespace ringbahn::detail {
 
@@ -17,7 +18,7 @@ class Iovecs {
     template <OwnedBuffer B>
     static Iovecs over(std::vector<B>& bufs) {
         Iovecs v;
-        v.count_ = static_cast<std::uint32_t>(bufs.size());
+        v.count_ = detail::clamp_u32(bufs.size());
         v.iov_ = std::make_unique<::iovec[]>(bufs.size());
         for (std::size_t i = 0; i < bufs.size(); ++i) {
             auto bytes = bytes_of(bufs[i]);

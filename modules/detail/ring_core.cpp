@@ -8,6 +8,8 @@ module;
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <span>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -64,6 +66,7 @@ Result<void> RingCore::open(const RingOptions& options) {
     faults_ = options.faults;
     max_in_flight_ = options.max_in_flight ? options.max_in_flight : ring_.sq.ring_entries;
     parked_cancels_.reserve(ring_.cq.ring_entries);
+    follow_ups_.reserve(64); // a reap batch
     return {};
 }
 
@@ -73,9 +76,17 @@ Result<void> RingCore::open(const RingOptions& options) {
     return get_sqe(ring_);
 }
 
-void RingCore::prep_cancel_of(::io_uring_sqe& sqe, const Completion& c) noexcept {
-    prep_cancel_user_data(sqe, c.op_user_data(), 0);
-    sqe.user_data = c.cancel_user_data();
+void RingCore::prep_cancel_of(::io_uring_sqe& sqe, const Completion& c, std::uint32_t index) noexcept {
+    prep_cancel_user_data(sqe, c.sqe_user_data(index), 0);
+    sqe.user_data = c.cancel_user_data(index);
+}
+
+std::optional<RingCore::Message> RingCore::take_message() noexcept {
+    std::lock_guard lock(messages_mutex_);
+    if (messages_.empty()) return std::nullopt;
+    const Message m = messages_.front();
+    messages_.pop_front();
+    return m;
 }
 
 void RingCore::wake() noexcept {
@@ -142,13 +153,17 @@ Result<void> RingCore::register_buf_ring(void* ring, std::uint32_t entries, std:
 }
 
 void RingCore::cancel(Completion& c) noexcept {
+    send_cancel(c, c.first_pending_sqe());
+    submit();
+}
+
+void RingCore::send_cancel(Completion& c, std::uint32_t index) noexcept {
     ++in_flight_;
     if (auto* sqe = get_sqe_flushing()) {
-        prep_cancel_of(*sqe, c);
-        submit();
+        prep_cancel_of(*sqe, c, index);
         return;
     }
-    parked_cancels_.push_back(&c); // capacity reserved at open(): cannot allocate
+    parked_cancels_.push_back({&c, index}); // reserved at open(): allocates only past that
 }
 
 int RingCore::submit() noexcept {
@@ -163,10 +178,12 @@ int RingCore::submit() noexcept {
 
 void RingCore::settle(std::uint32_t finished) noexcept {
     in_flight_ -= finished;
+    for (const FollowUp& f : follow_ups_) send_cancel(*f.c, f.index);
+    follow_ups_.clear();
     while (!parked_cancels_.empty()) {
         auto* sqe = get_sqe(ring_);
         if (!sqe) break;
-        prep_cancel_of(*sqe, *parked_cancels_.back());
+        prep_cancel_of(*sqe, *parked_cancels_.back().c, parked_cancels_.back().index);
         parked_cancels_.pop_back();
     }
     while (!waiters_.empty()) {

@@ -4,6 +4,10 @@ module;
 #include <liburing.h>
 #include <sys/uio.h>
 #include <atomic>
+#include <cerrno>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -13,6 +17,7 @@ export module ringbahn:detail.ring_core;
 import :completion;
 import :detail.sqe;
 import :error;
+import :events.msg_ring;
 import :slot_request;
 
 namespace ringbahn::detail {
@@ -72,8 +77,12 @@ class RingCore {
         const std::uint32_t n = r.sqes_needed();
         // A request no ring state could ever grant would wait forever: an Event breaking its
         // contract (sqes_needed() in 1..16), or a ring too small for it. A bug, not an outcome.
-        if (n == 0 || n > max_linked_sqes || n > max_in_flight_) [[unlikely]]
-            std::terminate();
+        // contract (sqes_needed() in 1..16), or a ring too small for it: refused with EINVAL.
+        if (n == 0 || n > max_linked_sqes || n > max_in_flight_ || n > ring_.sq.ring_entries)
+            [[unlikely]] {
+            r.refuse(EINVAL);
+            return true;
+        }
         // FIFO: a newcomer does not overtake requests already parked.
         if (waiters_.empty() && can_grant(n)) [[likely]] {
             grant(r);
@@ -84,7 +93,17 @@ class RingCore {
     }
     inline bool withdraw(SlotRequest& r) noexcept { return waiters_.remove(r); }
     [[nodiscard]] inline bool has_waiters() const noexcept { return !waiters_.empty(); }
+    // A cancel aimed at c's first SQE still running (see Completion: links follow up).
     void cancel(Completion& c) noexcept;
+
+    // user_data bit 63 marks a message another ring posted here (events::MsgRing): no user-space
+    // address has it, so no CQE of ours is mistaken for one, and it is never dereferenced.
+    static constexpr std::uint64_t message_tag = events::MsgRing::message_bit;
+    using Message = events::RingMessage;
+    // Messages received and not taken yet, oldest first (at most max_messages are kept; the
+    // rest are counted in messages_dropped()).
+    [[nodiscard]] std::optional<Message> take_message() noexcept;
+    [[nodiscard]] std::uint64_t messages_dropped() const noexcept { return messages_dropped_; }
 
     // Queues a NOP of the driver's own (user_data 0) and submits: wakes a thread waiting for
     // CQEs.
@@ -110,9 +129,16 @@ class RingCore {
     }
     // Routes one CQE; returns how many in-flight units it settled (0 or 1). Touches no
     // member but tearing_down_: a threaded driver calls it without its lock.
+    // Touches no member but tearing_down_ and follow_ups_, which only the reaping thread uses.
     inline std::uint32_t dispatch(const Cqe& cqe) noexcept {
         if (cqe.user_data == 0) return 0; // the driver's own (wake-ups, cancel-any)
-        Completion::dispatch(cqe.user_data, cqe.res, cqe.flags, tearing_down_, exclusive_);
+        if (cqe.user_data & message_tag) [[unlikely]]
+            return on_message(cqe);
+        const int aim = Completion::dispatch(cqe.user_data, cqe.res, cqe.flags, tearing_down_,
+                                             exclusive_);
+        if (aim != Completion::no_cancel) [[unlikely]]
+            follow_ups_.push_back({reinterpret_cast<Completion*>(cqe.user_data & ~Completion::tag_mask),
+                                   static_cast<std::uint32_t>(aim)});
         return (cqe.flags & IORING_CQE_F_MORE) ? 0 : 1;
     }
     // After dispatching: settle the count, queue parked cancels, grant parked requests.
@@ -159,8 +185,23 @@ class RingCore {
     static void stand_in(::io_uring_sqe& sqe) noexcept;
     void grant_linked(SlotRequest& r, std::uint32_t n) noexcept;
     ::io_uring_sqe* get_sqe_flushing() noexcept; // flushes the SQ once if it is full
-    static void prep_cancel_of(::io_uring_sqe& sqe, const Completion& c) noexcept;
+    static void prep_cancel_of(::io_uring_sqe& sqe, const Completion& c, std::uint32_t index) noexcept;
     void send_cancel_any() noexcept;
+
+    inline std::uint32_t on_message(const Cqe& cqe) noexcept {
+        std::lock_guard lock(messages_mutex_);
+        if (messages_.size() < max_messages)
+            messages_.push_back({cqe.user_data & ~message_tag, cqe.res});
+        else
+            ++messages_dropped_;
+        return 0; // never counted in flight: nobody here submitted it
+    }
+    static constexpr std::size_t max_messages = 4096;
+    struct FollowUp {
+        Completion* c;
+        std::uint32_t index;
+    };
+    void send_cancel(Completion& c, std::uint32_t index) noexcept;
 
     // Declared first, destroyed last: registered memory outlives the ring (see ~RingCore).
     std::shared_ptr<void> registered_owner_;
@@ -177,7 +218,12 @@ class RingCore {
     SlotWaitList waiters_;
     // Cancels that found no SQE (SQ full and the kernel answered -EBUSY): sent at the next
     // settle(). Reserved at open() for every op that can be in flight: never allocates later.
-    std::vector<Completion*> parked_cancels_;
+    std::vector<FollowUp> parked_cancels_;
+    // Cancels the reaper's dispatch asked for (links: see Completion), sent at settle().
+    std::vector<FollowUp> follow_ups_;
+    std::mutex messages_mutex_; // messages are taken by the driver's owner, maybe off the reaper
+    std::deque<Message> messages_;
+    std::atomic<std::uint64_t> messages_dropped_{0};
 };
 
 } // namespace ringbahn::detail

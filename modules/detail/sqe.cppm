@@ -2,7 +2,10 @@
 // ringbahn:detail.sqe — fills SQE fields for templates and inline code; nothing exported.
 module;
 #include <liburing.h>
+#include <sys/socket.h>
 #include <atomic>
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 export module ringbahn:detail.sqe;
@@ -33,6 +36,33 @@ inline void prep_rw(::io_uring_sqe& sqe, std::uint8_t opcode, int fd, const void
     sqe.len = len;
 }
 
+// The most bytes one read or write moves (the kernel's MAX_RW_COUNT: INT_MAX rounded down to a
+// page). A longer buffer is offered in part: the op reports a short count, which is the truth —
+// never a 32-bit wrap that turns 4 GiB into 0 bytes, i.e. a false end of file.
+inline constexpr std::uint32_t max_rw_bytes = 0x7ffff000;
+[[nodiscard]] inline std::uint32_t clamp_rw(std::size_t n) noexcept {
+    return n < max_rw_bytes ? static_cast<std::uint32_t>(n) : max_rw_bytes;
+}
+// A length or count in a 32-bit SQE field: past the field, the largest value it holds, so the
+// kernel refuses it with its own error (E2BIG, EINVAL) instead of acting on a wrapped value.
+[[nodiscard]] inline std::uint32_t clamp_u32(std::size_t n) noexcept {
+    return n < 0xffffffffu ? static_cast<std::uint32_t>(n) : 0xffffffffu;
+}
+
+// An SQE that does nothing but complete with -err: for an event whose arguments were found
+// invalid when it was made (a constructor cannot return an error). Its CQE is the op's.
+inline void prep_error(::io_uring_sqe& sqe, int err) noexcept;
+
+// Copies a caller's socket address into the event's heap copy. Returns 0, or EINVAL for an
+// address that does not fit (it is refused, never truncated: a cut AF_UNIX path names another
+// socket) or a null address with a length.
+[[nodiscard]] inline int copy_address(::sockaddr_storage& to, const ::sockaddr* from,
+                                      ::socklen_t len) noexcept {
+    if (len > sizeof(::sockaddr_storage) || (from == nullptr && len != 0)) return EINVAL;
+    if (len) std::memcpy(&to, from, len);
+    return 0;
+}
+
 // SQ slots the kernel has consumed and we may fill: io_uring_sq_space_left, inline.
 inline std::uint32_t sq_space_left(::io_uring& ring) noexcept {
     const unsigned head = std::atomic_ref<unsigned>(*ring.sq.khead).load(std::memory_order_acquire);
@@ -46,6 +76,11 @@ inline ::io_uring_sqe* get_sqe(::io_uring& ring) noexcept {
     if (sq.sqe_tail - head >= sq.ring_entries) return nullptr;
     const unsigned shift = (ring.flags & IORING_SETUP_SQE128) ? 1 : 0;
     return &sq.sqes[(sq.sqe_tail++ & sq.ring_mask) << shift];
+}
+
+inline void prep_error(::io_uring_sqe& sqe, int err) noexcept {
+    prep_rw(sqe, IORING_OP_NOP, -1, nullptr, static_cast<std::uint32_t>(-err), 0);
+    sqe.rw_flags = nop_inject_result;
 }
 
 // ASYNC_CANCEL aimed at the op whose user_data is `target`.

@@ -5,6 +5,7 @@ module;
 #include <coroutine>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -16,6 +17,7 @@ import :detail.ring_core;
 import :drive;
 import :done_signal;
 import :error;
+import :events.msg_ring;
 import :slot_request;
 import :task;
 import :task_set;
@@ -69,6 +71,14 @@ export class DemoDriver {
     }
     // The ring's fd: the target of events::MsgRing.
     [[nodiscard]] int ring_fd() noexcept { return core_.ring().ring_fd; }
+    // The oldest message another ring sent here (events::MsgRing) and not taken yet. Up to
+    // 4,096 wait; past that they are counted in messages_dropped(), never dereferenced.
+    [[nodiscard]] std::optional<events::RingMessage> take_message() noexcept {
+        return core_.take_message();
+    }
+    [[nodiscard]] std::uint64_t messages_dropped() const noexcept {
+        return core_.messages_dropped();
+    }
     // A provided-buffer ring for group `group` (policies::Provided); kept until teardown.
     Result<void> register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
                                    std::shared_ptr<void> owner) {

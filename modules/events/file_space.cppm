@@ -7,6 +7,7 @@ module;
 #include <cstdint>
 #include <span>
 export module ringbahn:events.file_space;
+import :buffer;
 import :cancellation;
 import :detail.sqe;
 import :event;
@@ -60,16 +61,17 @@ export struct Fadvise {
 };
 static_assert(Event<Fadvise>);
 
-// madvise(2) on memory the caller keeps mapped until the op completes (the kernel only reads
-// the page tables; advice is MADV_*).
+// madvise(2) on the caller's own mapping (advice is MADV_*). The kernel acts on the address
+// range, not on bytes the event could own, so the range is borrowed, visibly: the caller
+// promises the mapping stays what it is until the op's last CQE (see UnsafeBorrow).
 export struct Madvise {
-    std::span<std::byte> memory;
+    UnsafeBorrow memory;
     int advice;
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_MADVISE, -1, memory.data(),
-                        static_cast<std::uint32_t>(memory.size()), 0);
+                        detail::clamp_u32(memory.size()), 0);
         sqes[0].fadvise_advice = static_cast<std::uint32_t>(advice);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }

@@ -31,7 +31,7 @@ export struct FilesUpdate {
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_FILES_UPDATE, -1, fds->data(),
-                        static_cast<std::uint32_t>(fds->size()), offset);
+                        detail::clamp_u32(fds->size()), offset);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(fds)); }
 };

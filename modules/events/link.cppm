@@ -26,6 +26,7 @@ import :op_handle;
 namespace ringbahn::events {
 
 // The result an event of a link had: from its last SQE's CQE, through its finish() if it has one.
+// Called exactly once per event (finish() takes what the kernel produced, e.g. a provided buffer).
 template <class E>
 Result<std::uint32_t> result_of(E& e, CqeResult cqe) noexcept {
     if constexpr (FinishesResult<E>)
@@ -55,10 +56,20 @@ Cancellation cancel_each(std::array<Cancellation, N> parts, std::array<std::uint
 // link(a, b, ...): a's SQEs, then b's, ... each started only once the one before succeeded; a
 // failure (or short read/write) ends the chain, and the rest complete with ECANCELED. The link's
 // value is the number of events; its error the first event's error. Each event's own result:
-// result<I>(); the events (with their buffers): std::get<I>(events).
+// result<I>() (computed once, when the link completes; reading it again gives the same value);
+// the events (with their buffers): std::get<I>(events). Cancelling a link (its awaiter destroyed,
+// a lost when_any) cancels whichever SQE of the chain runs at the time, and every buffer is
+// held until its own SQE's CQE.
+// At most 16 events (a chain of more is a compile-time error); a chain whose SQEs do not fit
+// the driver's ring fails with EINVAL.
+template <class E>
+inline constexpr bool is_link = false;
+
 export template <Event... Es>
 struct Link {
     static constexpr std::size_t size = sizeof...(Es);
+    static_assert(size >= 1 && size <= 16, "a link carries 1 to 16 events (io_uring chains them "
+                                           "in one submission; split longer chains)");
 
     explicit Link(Es... es)
         : events(std::move(es)...), results(std::make_unique<CqeResult[]>(total_sqes())) {
@@ -68,9 +79,10 @@ struct Link {
     std::tuple<Es...> events;
     std::unique_ptr<CqeResult[]> results; // one per SQE, written by the driver
 
+    // Event I's result, as finish() produced it (operation_canceled before the link completed).
     template <std::size_t I>
-    [[nodiscard]] Result<std::uint32_t> result() noexcept {
-        return result_of(std::get<I>(events), results[last_sqes()[I]]);
+    [[nodiscard]] Result<std::uint32_t> result() const noexcept {
+        return finished[I];
     }
 
     [[nodiscard]] inline std::uint32_t total_sqes() const noexcept {
@@ -93,9 +105,11 @@ struct Link {
         }, events);
     }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
+        const auto last = last_sqes();
         Result<std::uint32_t> out = static_cast<std::uint32_t>(size);
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((out && !result<I>() ? void(out = std::unexpected(result<I>().error())) : void()), ...);
+            ((finished[I] = result_of(std::get<I>(events), results[last[I]])), ...);
+            ((out && !finished[I] ? void(out = std::unexpected(finished[I].error())) : void()), ...);
         }(std::index_sequence_for<Es...>{});
         return out;
     }
@@ -108,6 +122,12 @@ struct Link {
     }
 
   private:
+    std::array<Result<std::uint32_t>, size> finished = filled_with_cancelled();
+    static std::array<Result<std::uint32_t>, size> filled_with_cancelled() noexcept {
+        std::array<Result<std::uint32_t>, size> a;
+        a.fill(std::unexpected(std::make_error_code(std::errc::operation_canceled)));
+        return a;
+    }
     std::array<std::uint32_t, size> last_sqes() const noexcept {
         std::array<std::uint32_t, size> last{};
         std::uint32_t at = 0, i = 0;
@@ -115,6 +135,9 @@ struct Link {
         return last;
     }
 };
+
+template <class... Es>
+inline constexpr bool is_link<Link<Es...>> = true;
 
 export template <Event... Es>
 [[nodiscard]] inline Link<Es...> link(Es... es) {
@@ -125,8 +148,14 @@ export template <Event... Es>
 // the op is cancelled and the result is std::errc::timed_out; otherwise the event's own result.
 // The timer's CQE is one of the op's: the awaiter resumes (and a cancellation frees the
 // buffers) only after both are in.
+// A LINK_TIMEOUT bounds only the SQE just before it, so it cannot bound a chain: with_timeout of
+// a link is rejected at compile time. To bound a whole chain, race it against a timer —
+// when_any(submit(d, link(a, b)), submit(d, Timeout{after})), which cancels whichever SQE of
+// the chain is running when the timer wins.
 export template <Event E>
 struct WithTimeout {
+    static_assert(!is_link<E>, "with_timeout(link(...)) would bound only the chain's last event; "
+                               "race the link against a Timeout with when_any instead");
     WithTimeout(E e, std::chrono::nanoseconds after)
         : event(std::move(e)), when(std::make_unique<::__kernel_timespec>(to_timespec(after))),
           results(std::make_unique<CqeResult[]>(event.sqes_needed() + 1)) {}

@@ -33,20 +33,23 @@ struct Sendmsg {
           header(std::make_unique<MsgHeader>()) {
         header->msg.msg_iov = const_cast<::iovec*>(iov.data());
         header->msg.msg_iovlen = iov.size();
-        if (to) {
-            std::memcpy(&header->peer, to, to_len);
+        // Never copied past the heap copy: a longer address fails the op with EINVAL.
+        invalid = detail::copy_address(header->peer, to, to_len);
+        if (to && !invalid) {
             header->msg.msg_name = &header->peer;
             header->msg.msg_namelen = to_len;
         }
     }
     int fd;
     int flags;
+    int invalid = 0; // an errno found when the event was made; the op then fails with it
     std::vector<B> bufs;
     detail::Iovecs iov;
     std::unique_ptr<MsgHeader> header;
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (invalid) return detail::prep_error(sqes[0], invalid);
         detail::prep_rw(sqes[0], IORING_OP_SENDMSG, fd, &header->msg, 1, 0);
         sqes[0].msg_flags = static_cast<std::uint32_t>(flags | MSG_NOSIGNAL);
     }

@@ -30,7 +30,7 @@ struct Read {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_READ, fd, bytes.data(),
-                        static_cast<std::uint32_t>(bytes.size()), offset);
+                        detail::clamp_rw(bytes.size()), offset);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }
 };
@@ -48,7 +48,7 @@ struct ReadFixed {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_READ_FIXED, fd, bytes.data(),
-                        static_cast<std::uint32_t>(bytes.size()), offset);
+                        detail::clamp_rw(bytes.size()), offset);
         sqes[0].buf_index = buf.buffer_index();
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }

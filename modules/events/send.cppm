@@ -28,7 +28,7 @@ struct Send {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf).first(len < bytes_of(buf).size() ? len : bytes_of(buf).size());
         detail::prep_rw(sqes[0], IORING_OP_SEND, fd, bytes.data(),
-                        static_cast<std::uint32_t>(bytes.size()), 0);
+                        detail::clamp_rw(bytes.size()), 0);
         sqes[0].msg_flags = static_cast<std::uint32_t>(flags | MSG_NOSIGNAL);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(buf)); }

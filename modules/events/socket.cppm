@@ -31,18 +31,20 @@ export struct Socket {
 };
 static_assert(Event<Socket>);
 
-// bind(2) (6.11; before that the driver runs the syscall). The address is copied to the heap.
+// bind(2) (6.11; before that the driver runs the syscall). The address is copied to the heap;
+// one longer than sockaddr_storage fails the op with EINVAL.
 export struct Bind {
     Bind(int fd, const ::sockaddr* addr, ::socklen_t len)
-        : fd(fd), len(len), addr(std::make_unique<::sockaddr_storage>()) {
-        std::memcpy(this->addr.get(), addr, len < sizeof(::sockaddr_storage) ? len : sizeof(::sockaddr_storage));
-    }
+        : fd(fd), len(len), addr(std::make_unique<::sockaddr_storage>()),
+          invalid(detail::copy_address(*this->addr, addr, len)) {}
     int fd;
     ::socklen_t len;
     std::unique_ptr<::sockaddr_storage> addr;
+    int invalid; // an errno found when the event was made; the op then fails with it
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (invalid) return detail::prep_error(sqes[0], invalid);
         detail::prep_rw(sqes[0], detail::op_bind, fd, addr.get(), 0, len);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return hold_until_cqe(std::move(addr)); }

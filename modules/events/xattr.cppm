@@ -32,7 +32,7 @@ struct Fgetxattr {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf);
         detail::prep_rw(sqes[0], IORING_OP_FGETXATTR, fd, name.get(),
-                        static_cast<std::uint32_t>(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
+                        detail::clamp_u32(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept {
         return hold_until_cqe(std::move(name), std::move(buf));
@@ -51,7 +51,7 @@ struct Getxattr {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(buf);
         detail::prep_rw(sqes[0], IORING_OP_GETXATTR, 0, name.get(),
-                        static_cast<std::uint32_t>(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
+                        detail::clamp_u32(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
         sqes[0].addr3 = reinterpret_cast<std::uintptr_t>(path.get());
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept {
@@ -73,7 +73,7 @@ struct Fsetxattr {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(value);
         detail::prep_rw(sqes[0], IORING_OP_FSETXATTR, fd, name.get(),
-                        static_cast<std::uint32_t>(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
+                        detail::clamp_u32(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
         sqes[0].xattr_flags = static_cast<std::uint32_t>(flags);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept {
@@ -94,7 +94,7 @@ struct Setxattr {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         auto bytes = bytes_of(value);
         detail::prep_rw(sqes[0], IORING_OP_SETXATTR, 0, name.get(),
-                        static_cast<std::uint32_t>(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
+                        detail::clamp_u32(bytes.size()), reinterpret_cast<std::uintptr_t>(bytes.data()));
         sqes[0].addr3 = reinterpret_cast<std::uintptr_t>(path.get());
         sqes[0].xattr_flags = static_cast<std::uint32_t>(flags);
     }

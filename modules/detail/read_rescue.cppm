@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:detail.read_rescue — what a Ring's abandoned read received, kept for its next read.
+module;
+#include <liburing.h>
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <utility>
+export module ringbahn:detail.read_rescue;
+import :buffer_ring;
+import :cancellation;
+import :drive;
+import :error;
+import :event;
+
+namespace ringbahn::detail {
+
+// A Ring's read op whose awaiting coroutine was destroyed (while the Ring lives) may still
+// complete in the kernel: the bytes it took from the socket are nobody else's. Its Cancellation
+// deposits them here, and the Ring's next read takes them first — after waiting for that CQE
+// if it is not in yet, so bytes are never reordered. Shared by the Ring and the Cancellation;
+// the deposit runs on the reaping thread, the Ring on its owner's.
+template <class Lease>
+class ReadRescue {
+  public:
+    // The read went to a Cancellation: a deposit will come.
+    void expect() {
+        std::lock_guard lock(mutex_);
+        ++pending_;
+    }
+    // Its CQE: res > 0 bytes in `lease` (res ≤ 0: nothing to keep).
+    // The waiter is posted under the lock: Settled's destructor, holding it, then either finds
+    // the waiter still here or the posting done (and unposts it) — never in between.
+    void deposit(std::optional<Lease> lease, std::int32_t res) noexcept {
+        std::optional<Lease> dropped;
+        std::lock_guard lock(mutex_);
+        --pending_;
+        if (res > 0 && lease && !stale_) {
+            kept_.emplace(std::move(*lease));
+            bytes_ = static_cast<std::uint32_t>(res);
+        } else {
+            dropped = std::move(lease); // freed (or back to its ring) after the lock
+        }
+        if (pending_ == 0) stale_ = false;
+        if (pending_ == 0 && waiter_) poster_->post(std::exchange(waiter_, {}));
+    }
+    // seek(): whatever is kept or still coming belongs to the old position.
+    void discard() noexcept {
+        std::optional<Lease> old;
+        std::lock_guard lock(mutex_);
+        old = std::move(kept_);
+        kept_.reset();
+        stale_ = pending_ > 0;
+    }
+    // The kept bytes, if any (taken out).
+    std::optional<std::pair<Lease, std::uint32_t>> take() noexcept {
+        std::lock_guard lock(mutex_);
+        if (!kept_) return std::nullopt;
+        std::pair<Lease, std::uint32_t> out{std::move(*kept_), bytes_};
+        kept_.reset();
+        return out;
+    }
+
+    // co_await settled(poster): resumes (through the driver) once no abandoned read is out.
+    class Settled {
+      public:
+        Settled(ReadRescue& r, Poster p) noexcept : r_(r), p_(p) {}
+        Settled(const Settled&) = delete;
+        ~Settled() {
+            if (!parked_) return;
+            std::lock_guard lock(r_.mutex_);
+            if (r_.waiter_ == h_) r_.waiter_ = {}; // not handed over yet
+            else p_.unpost(h_);                   // handed over: forget the posting
+        }
+        bool await_ready() noexcept {
+            std::lock_guard lock(r_.mutex_);
+            return r_.pending_ == 0;
+        }
+        bool await_suspend(std::coroutine_handle<> h) noexcept {
+            std::lock_guard lock(r_.mutex_);
+            if (r_.pending_ == 0) return false;
+            h_ = h;
+            parked_ = true;
+            r_.waiter_ = h;
+            r_.poster_ = p_;
+            return true;
+        }
+        void await_resume() noexcept { parked_ = false; }
+
+      private:
+        ReadRescue& r_;
+        Poster p_;
+        std::coroutine_handle<> h_{};
+        bool parked_ = false;
+    };
+    Settled settled(Poster p) noexcept { return Settled(*this, p); }
+
+  private:
+    std::mutex mutex_;
+    std::uint32_t pending_ = 0;
+    bool stale_ = false;
+    std::optional<Lease> kept_;
+    std::uint32_t bytes_ = 0;
+    std::coroutine_handle<> waiter_{};
+    std::optional<Poster> poster_;
+};
+
+// A Ring's read event, whose cancellation deposits into the Ring's ReadRescue instead of only
+// freeing the buffer. Everything else is the inner event's.
+template <Event E, class Lease>
+struct Rescued {
+    E inner;
+    std::shared_ptr<ReadRescue<Lease>> rescue;
+
+    [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return inner.sqes_needed(); }
+    inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        inner.prepare(key, sqes);
+    }
+    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept
+        requires FinishesResult<E>
+    {
+        return inner.finish(res, flags);
+    }
+    [[nodiscard]] inline Cancellation cancel() && noexcept {
+        rescue->expect();
+        if constexpr (requires { inner.buf; }) {
+            return Cancellation{[r = std::move(rescue), buf = std::move(inner.buf)](
+                                    std::int32_t res, std::uint32_t) mutable noexcept {
+                r->deposit(std::optional<Lease>(std::move(buf)), res);
+            }};
+        } else { // the kernel picked a provided buffer: the CQE's flags say which
+            return Cancellation{[r = std::move(rescue), ring = std::move(inner.ring)](
+                                    std::int32_t res, std::uint32_t flags) noexcept {
+                std::optional<Lease> lease;
+                if (flags & IORING_CQE_F_BUFFER)
+                    lease.emplace(ring->lease(flags >> IORING_CQE_BUFFER_SHIFT,
+                                              res > 0 ? std::size_t(res) : 0));
+                r->deposit(std::move(lease), res);
+            }};
+        }
+    }
+};
+
+} // namespace ringbahn::detail
