@@ -110,13 +110,19 @@ export class BufferRing : public std::enable_shared_from_this<BufferRing> {
         return available_.load(std::memory_order_acquire);
     }
 
-    // A CQE said the kernel filled buffer `id` with `bytes`: lend it out.
+    // A CQE said the kernel filled buffer `id` with `bytes`: lend it out. An id this ring does
+    // not have (a CQE from another ring's group of the same number: the BufferRing used on a
+    // driver it is not registered with) gives an empty lease and touches nothing.
     [[nodiscard]] inline ProvidedLease lease(std::uint32_t id, std::size_t bytes) noexcept {
+        if (id >= count_ || bytes > size_) [[unlikely]]
+            return ProvidedLease(nullptr, nullptr, 0, -1);
         available_.fetch_sub(1, std::memory_order_acq_rel);
         return ProvidedLease(shared_from_this(), slab_ + std::size_t(id) * size_, bytes, int(id));
     }
     // A CQE took buffer `id` but nobody will see it (a cancelled op): put it straight back.
     inline void reclaim(std::uint32_t id) noexcept {
+        if (id >= count_) [[unlikely]]
+            return; // not ours (see lease())
         available_.fetch_sub(1, std::memory_order_acq_rel);
         give_back(id);
     }

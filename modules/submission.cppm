@@ -48,6 +48,10 @@ struct Completed {
 export template <class E, class D>
 class [[nodiscard]] Submission : private SlotRequest {
     static_assert(Event<E> && Drive<D>);
+    // A multishot event posts many CQEs, each producing something (an fd, a buffer): only a
+    // Stream takes them all. Submitted as one op, all but the last would be dropped.
+    static_assert(!requires { typename E::Item; }, "multishot events go through a Stream "
+                                                   "(accept_stream, recv_stream, poll_stream)");
 
   public:
     Submission(D& driver, E event)

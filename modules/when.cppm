@@ -77,6 +77,21 @@ struct Join {
     }
 };
 
+// A finished op nobody will take: what it produced is given back. An event with a finish()
+// hook has already taken it into itself (a provided buffer's lease), so dropping the event
+// gives it back; otherwise the event's own Cancellation runs with the op's result (an accepted
+// fd is closed). Not covered: an fd a link's event produced (see the README's audit notes).
+template <class T>
+void give_back(T& v) noexcept {
+    if constexpr (requires { v.event.finish(0, 0); }) {
+        return;
+    } else if constexpr (requires { std::move(v.event).cancel().run(0, 0); v.result; }) {
+        const std::int32_t res = v.result ? static_cast<std::int32_t>(*v.result)
+                                          : -static_cast<std::int32_t>(v.result.error().value());
+        std::move(v.event).cancel().run(res, 0);
+    }
+}
+
 // One branch: awaits one awaitable, stores its value, arrives at the Join. Starts suspended;
 // destroying it before it finished destroys the awaiter inside it (cancelling its op).
 template <class T>
@@ -121,10 +136,19 @@ class Branch {
         handle_.promise().index = index;
         handle_.resume();
     }
+    // Destroyed before its value was taken (the coroutine awaiting when_any / when_all went
+    // away): what the op produced is given back as a cancelled op's would be — an accepted fd
+    // closed, a buffer freed or returned to its ring.
     void reset() noexcept {
-        if (handle_) std::exchange(handle_, {}).destroy();
+        if (!handle_) return;
+        if (auto& v = handle_.promise().value) give_back(*v);
+        std::exchange(handle_, {}).destroy();
     }
-    T take() noexcept { return std::move(*handle_.promise().value); }
+    T take() noexcept {
+        T out = std::move(*handle_.promise().value);
+        handle_.promise().value.reset();
+        return out;
+    }
     StopScope* scope() noexcept { return &handle_.promise().scope; }
 
   private:

@@ -3,6 +3,7 @@
 // into freed memory, and nothing the kernel produced for it leaks.
 #include <catch2/catch_template_test_macros.hpp>
 #include <catch2/catch_test_macros.hpp>
+#include <thread>
 
 #include <atomic>
 #include <optional>
@@ -184,17 +185,24 @@ TEST_CASE("demo driver: a read destroyed on another thread than the reaper's is 
     test::Pipe p;
     test::FreeCounter frees;
     std::atomic<int> got{0};
-    for (int i = 0; i < 50; ++i) {
-        auto probe = read_once(*d, p.read.get(), test::CountedBuffer(64, frees), got);
-        // The read is in the kernel (the demo driver submits at once) and cannot complete:
-        // nothing writes to the pipe. Destroying it here races with nothing but the reaper's
-        // wait, which is what the state machine's exchange is for.
-    }
-    frees.wait_for(50); // each freed by its Cancellation on the reaper thread
+    std::jthread other([&] {
+        for (int i = 0; i < 50; ++i) {
+            auto probe = read_once(*d, p.read.get(), test::CountedBuffer(64, frees), got);
+            // The read is in the kernel (the demo driver submits at once) and cannot complete:
+            // nothing writes to the pipe. No thread runs the driver's loop, so nothing can be
+            // resuming the frame while this thread destroys it.
+        }
+    });
+    other.join();
+    // The reads that got an SQE are in the kernel, which still holds their buffers; the rest
+    // waited for one and were withdrawn and freed at once.
+    CHECK(frees.count() < 50);
+    REQUIRE(::write(p.write.get(), "still here", 10) == 10);
+    // The loop completes the cancels (each Cancellation frees its buffer after its CQE).
+    CHECK(block_on(*d, read_some(*d, p.read.get())) == 10u);
+    d.reset();
     CHECK(frees.count() == 50);
     CHECK(got.load() == 0);
-    REQUIRE(::write(p.write.get(), "still here", 10) == 10);
-    CHECK(block_on(*d, read_some(*d, p.read.get())) == 10u);
 }
 
 namespace {

@@ -202,9 +202,12 @@ void RingCore::send_cancel_any() noexcept {
     submit();
 }
 
-void RingCore::drain() noexcept {
+void RingCore::drain(std::span<const Cqe> backlog) noexcept {
     if (!open_) return; // the factory failed before the ring existed
     tearing_down_ = true;
+    std::uint32_t settled = 0;
+    for (const Cqe& cqe : backlog) settled += dispatch(cqe);
+    in_flight_ -= settled;
     while (!waiters_.empty()) {
         SlotRequest& r = *waiters_.front();
         waiters_.remove(r);

@@ -155,7 +155,8 @@ class RingCore {
                                    std::shared_ptr<void> owner);
 
     // Driver teardown, steps 3–4 of the Drive contract. Blocks until nothing is in flight.
-    void drain() noexcept;
+    // `backlog`: CQEs a threaded driver reaped and has not dispatched yet, dispatched first.
+    void drain(std::span<const Cqe> backlog = {}) noexcept;
 
   private:
     static constexpr std::uint32_t max_linked_sqes = 16;

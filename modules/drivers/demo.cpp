@@ -10,6 +10,7 @@ module;
 #include <new>
 #include <system_error>
 #include <thread>
+#include <vector>
 module ringbahn;
 
 namespace ringbahn::drivers {
@@ -43,10 +44,38 @@ DemoDriver::~DemoDriver() {
         }
         reaper_.join();
     }
+    std::lock_guard loop(loop_); // a block_on still running on another thread is a caller bug
     // No thread resumes tasks now. Destroying them cancels their ops through cancel().
     tasks_.destroy_all();
     posted_.clear(); // never resumed: their frames belong to whoever owns them
-    core_.drain();
+    core_.drain(ready_); // the reaped, undispatched CQEs first
+    ready_.clear();
+}
+
+void DemoDriver::run_until(const DoneSignal& done) {
+    std::lock_guard loop(loop_);
+    std::vector<detail::Cqe> batch;
+    while (!done.is_set()) {
+        {
+            std::unique_lock lock(mutex_);
+            work_.wait(lock, [&] { return !ready_.empty() || !posted_.empty(); });
+            batch.swap(ready_);
+        }
+        // Outside the lock: a resumed coroutine may submit, cancel or post.
+        std::uint32_t finished = 0;
+        for (const detail::Cqe& cqe : batch) finished += core_.dispatch(cqe);
+        batch.clear();
+        std::unique_lock lock(mutex_);
+        core_.settle(finished);
+        core_.submit();
+        // Posted resumptions, one at a time and outside the lock (they may post or submit).
+        while (!posted_.empty()) {
+            const auto h = posted_.pop();
+            lock.unlock();
+            h.resume();
+            lock.lock();
+        }
+    }
 }
 
 bool DemoDriver::acquire(SlotRequest& r) noexcept {
@@ -69,7 +98,7 @@ void DemoDriver::cancel(Completion& c) noexcept {
 void DemoDriver::post(std::coroutine_handle<> h) noexcept {
     std::lock_guard lock(mutex_);
     posted_.push(h);
-    core_.wake(); // the reaper may be waiting for a CQE
+    work_.notify_one(); // the loop may be waiting
 }
 
 bool DemoDriver::unpost(std::coroutine_handle<> h) noexcept {
@@ -86,24 +115,18 @@ void DemoDriver::reap_loop() noexcept {
         const int rc = ::io_uring_wait_cqe(&core_.ring(), &cqe);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) std::terminate();
         const std::uint32_t n = core_.reap(batch);
-        // A CQE can only exist after the submit that sent its SQE, and submitters submit under
-        // this lock: taking it here orders everything they wrote before submitting (the
-        // Completion, the coroutine frame) before our dispatch. The kernel orders it too, but
-        // the C++ memory model — and TSan — cannot see through a syscall.
-        { std::lock_guard order_after_submitters(mutex_); }
-        std::uint32_t finished = 0;
-        for (std::uint32_t i = 0; i < n; ++i) finished += core_.dispatch(batch[i]);
-        std::unique_lock lock(mutex_);
-        core_.settle(finished);
-        core_.submit();
-        if (stopping_) return;
-        // Posted resumptions, one at a time and outside the lock (they may post or submit).
-        while (!posted_.empty()) {
-            const auto h = posted_.pop();
-            lock.unlock();
-            h.resume();
-            lock.lock();
+        // Handed to the loop under the lock submitters submit under: everything they wrote
+        // before submitting (the Completion, the coroutine frame) is ordered before the loop's
+        // dispatch. The kernel orders it too, but the C++ memory model cannot see a syscall.
+        std::lock_guard lock(mutex_);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (batch[i].user_data & detail::RingCore::message_tag)
+                (void)core_.dispatch(batch[i]); // queued for take_message(); resumes nothing
+            else
+                ready_.push_back(batch[i]);
         }
+        if (n) work_.notify_one();
+        if (stopping_) return;
     }
 }
 

@@ -2,6 +2,7 @@
 // ringbahn:drivers.demo — the demo driver: one ring, submissions under a lock, a reaper thread.
 module;
 #include <sys/uio.h>
+#include <condition_variable>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
@@ -30,10 +31,13 @@ export struct DemoOptions {
 };
 
 // Simple and correct, not fast: every submission takes a mutex and enters the kernel, and a
-// background thread waits for CQEs and completes them. Coroutines awaiting ops on this driver
-// resume on that thread (block_on's caller only waits). Destroying a suspended coroutine from
-// another thread is safe only while its op cannot complete concurrently — destroying a frame
-// that the reaper is resuming is a data race on the frame itself, whatever the driver does.
+// background thread waits for CQEs and reaps them as they come (the CQ never fills, however long
+// the program is busy elsewhere). It never resumes a coroutine: it hands the CQEs to the
+// driver's loop — run_until(), i.e. block_on() — and the thread running that loop completes
+// them and resumes their coroutines. So a coroutine on this driver runs only on the thread that
+// runs the loop (one thread at a time; another thread's block_on waits its turn), and a thread
+// may destroy a suspended coroutine whenever it is that thread, or while no thread runs the
+// loop: nothing else can be resuming the frame. Other threads reach the driver through post().
 export class DemoDriver {
   public:
     // Sets up the ring (-EPERM, -ENOSYS, -ENOMEM come back as errors) and starts the reaper.
@@ -55,7 +59,9 @@ export class DemoDriver {
     void post(std::coroutine_handle<> h) noexcept;
     bool unpost(std::coroutine_handle<> h) noexcept;
     [[nodiscard]] const Liveness& liveness() const noexcept { return liveness_; }
-    void run_until(const DoneSignal& done) { done.wait(); }
+    // The loop: completes the CQEs the reaper handed over and runs posted coroutines, on this
+    // thread, until `done` is set. One thread at a time.
+    void run_until(const DoneSignal& done);
     void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
 
     // Registers memory for fixed-buffer ops (policies::Registered); kept until teardown.
@@ -95,12 +101,15 @@ export class DemoDriver {
     DemoDriver() = default;
     void reap_loop() noexcept;
 
-    std::mutex mutex_; // guards core_ (but its dispatch) and stopping_
+    std::mutex mutex_; // guards core_ (but its dispatch), ready_, posted_ and stopping_
+    std::condition_variable work_; // ready_ or posted_ got something
+    std::mutex loop_;  // held by the thread running the loop
+    std::vector<detail::Cqe> ready_; // reaped by the reaper, not dispatched yet
     Liveness liveness_; // ended first in the destructor: posts to a dying driver are dropped
     detail::RingCore core_;
     TaskSet tasks_;
     bool stopping_ = false;
-    detail::PostedQueue posted_; // resumed by the reaper after each batch
+    detail::PostedQueue posted_; // resumed by the loop after each batch
     std::thread reaper_;
 };
 

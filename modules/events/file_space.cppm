@@ -3,6 +3,7 @@
 // fadvise, madvise, sync_file_range.
 module;
 #include <liburing.h>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -70,8 +71,10 @@ export struct Madvise {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        // The SQE's length is 32 bits: a longer range would be advised only in part.
+        if (memory.size() > 0xffffffffu) return detail::prep_error(sqes[0], EINVAL);
         detail::prep_rw(sqes[0], IORING_OP_MADVISE, -1, memory.data(),
-                        detail::clamp_u32(memory.size()), 0);
+                        static_cast<std::uint32_t>(memory.size()), 0);
         sqes[0].fadvise_advice = static_cast<std::uint32_t>(advice);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }

@@ -62,10 +62,13 @@ Cancellation cancel_each(std::array<Cancellation, N> parts, std::array<std::uint
 // held until its own SQE's CQE.
 // At most 16 events (a chain of more is a compile-time error); a chain whose SQEs do not fit
 // the driver's ring fails with EINVAL.
+// An event that records its own SQEs' results (a Link, a WithTimeout, fixed() of one) cannot be
+// nested in another: the driver writes each CQE to the outermost event's table only, so the
+// inner one would read results nobody wrote. Rejected at compile time.
 template <class E>
-inline constexpr bool is_link = false;
+concept Nestable = Event<E> && !RecordsSqeResults<E>;
 
-export template <Event... Es>
+export template <Nestable... Es>
 struct Link {
     static constexpr std::size_t size = sizeof...(Es);
     static_assert(size >= 1 && size <= 16, "a link carries 1 to 16 events (io_uring chains them "
@@ -136,10 +139,7 @@ struct Link {
     }
 };
 
-template <class... Es>
-inline constexpr bool is_link<Link<Es...>> = true;
-
-export template <Event... Es>
+export template <Nestable... Es>
 [[nodiscard]] inline Link<Es...> link(Es... es) {
     return Link<Es...>(std::move(es)...);
 }
@@ -149,13 +149,11 @@ export template <Event... Es>
 // The timer's CQE is one of the op's: the awaiter resumes (and a cancellation frees the
 // buffers) only after both are in.
 // A LINK_TIMEOUT bounds only the SQE just before it, so it cannot bound a chain: with_timeout of
-// a link is rejected at compile time. To bound a whole chain, race it against a timer —
+// a link (or of another with_timeout) is rejected at compile time (Nestable). To bound a whole chain, race it against a timer —
 // when_any(submit(d, link(a, b)), submit(d, Timeout{after})), which cancels whichever SQE of
 // the chain is running when the timer wins.
-export template <Event E>
+export template <Nestable E>
 struct WithTimeout {
-    static_assert(!is_link<E>, "with_timeout(link(...)) would bound only the chain's last event; "
-                               "race the link against a Timeout with when_any instead");
     WithTimeout(E e, std::chrono::nanoseconds after)
         : event(std::move(e)), when(std::make_unique<::__kernel_timespec>(to_timespec(after))),
           results(std::make_unique<CqeResult[]>(event.sqes_needed() + 1)) {}
@@ -190,7 +188,7 @@ struct WithTimeout {
     }
 };
 
-export template <Event E>
+export template <Nestable E>
 [[nodiscard]] inline WithTimeout<E> with_timeout(E event, std::chrono::nanoseconds after) {
     return WithTimeout<E>(std::move(event), after);
 }

@@ -10,6 +10,7 @@ module;
 #include <string_view>
 export module ringbahn:events.openat;
 import :cancellation;
+import :detail.c_string;
 import :detail.sqe;
 import :event;
 import :fd_reclaim;
@@ -21,10 +22,7 @@ namespace ringbahn::events {
 export struct Openat {
     Openat(int dirfd, std::string_view path, int flags, ::mode_t mode = 0)
         : dirfd(dirfd), flags(flags | O_CLOEXEC), mode(mode),
-          path(std::make_unique<char[]>(path.size() + 1)) {
-        path.copy(this->path.get(), path.size());
-        this->path[path.size()] = '\0';
-    }
+          path(detail::CString(path).release()) {} // a NUL inside: refused (see CString)
 
     int dirfd;
     int flags;
