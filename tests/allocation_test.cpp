@@ -72,30 +72,61 @@ Task<void> ring_reads(R& ring, int n) {
 
 } // namespace
 
-TEST_CASE("zero heap allocations per op in steady state", "[alloc]") {
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool recycling = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool recycling = false;
+#else
+constexpr bool recycling = true;
+#endif
+#else
+constexpr bool recycling = true;
+#endif
+
+// Allocations made while running `run(n)` for n ops, after a warm-up.
+template <class Run>
+long allocations_for(Run&& run, int n) {
+    Window w;
+    run(n);
+    return w.stop();
+}
+
+// What matters: allocations do not grow with the number of ops. The fixed part (block_on's
+// root frame, a buffer made once) differs by build type — Release elides the root frame — so it
+// is bounded, not pinned.
+TEST_CASE("heap allocations do not grow with the number of ops", "[alloc]") {
+    // ASan builds send recycled blocks to the heap on purpose (so ASan sees a use after free).
+    if (!recycling) SKIP("the asan preset bypasses the free lists");
     auto d = LocalDriver::create({.entries = 64}).value();
     SECTION("nop through submit") {
-        block_on(*d, nops(*d, 1000)); // warm the free lists
-        Window w;
-        block_on(*d, nops(*d, 100'000));
-        CHECK(w.stop() == 1); // block_on's own root frame; nothing per op
+        auto run = [&](int n) { block_on(*d, nops(*d, n)); };
+        run(1000); // warm the free lists
+        const long small = allocations_for(run, 1'000);
+        const long large = allocations_for(run, 100'000);
+        CHECK(large == small);
+        CHECK(large <= 2);
     }
     SECTION("read through submit, the buffer moving in and out") {
         test::Fd f = test::temp_file();
         REQUIRE(::ftruncate(f.get(), 16 * 4096) == 0);
-        block_on(*d, reads(*d, f.get(), 1000));
-        Window w;
-        block_on(*d, reads(*d, f.get(), 100'000));
-        CHECK(w.stop() == 2); // the root frame and the buffer, once
+        auto run = [&](int n) { block_on(*d, reads(*d, f.get(), n)); };
+        run(1000);
+        const long small = allocations_for(run, 1'000);
+        const long large = allocations_for(run, 100'000);
+        CHECK(large == small);
+        CHECK(large <= 3);
     }
     SECTION("Ring::read over a pooled policy") {
         test::Fd f = test::temp_file();
         REQUIRE(::ftruncate(f.get(), 64 << 20) == 0);
         auto pool = BufferPool::create(4, 4096, WhenEmpty::wait).value();
         Ring ring(*d, io::File(io::OwnedFd(::dup(f.get()))), policies::Pooled{pool});
-        block_on(*d, ring_reads(ring, 1000));
-        Window w;
-        block_on(*d, ring_reads(ring, 100'000)); // ~12,500 kernel reads, 100,000 Ring reads
-        CHECK(w.stop() == 1); // the root frame
+        auto run = [&](int n) { block_on(*d, ring_reads(ring, n)); };
+        run(1000);
+        const long small = allocations_for(run, 1'000);
+        const long large = allocations_for(run, 100'000); // ~12,500 kernel reads
+        CHECK(large == small);
+        CHECK(large <= 2);
     }
 }
