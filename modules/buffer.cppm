@@ -10,6 +10,7 @@ module;
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <memory>
 #include <vector>
 export module ringbahn:buffer;
 
@@ -19,7 +20,9 @@ namespace ringbahn {
 // address it was given until the op's last CQE, and on cancellation the event (with its buffer)
 // moves into a Cancellation: only a buffer whose bytes live outside the object, and belong to
 // it, keeps that address valid. So the set is closed by default:
-//  * std::vector of 1-byte elements (any allocator): heap storage, relocated by no move;
+//  * std::vector of 1-byte elements with std::allocator: heap storage, relocated by no move
+//    (not any allocator: a std::pmr::vector's bytes may live in a caller's arena, e.g. on a
+//    coroutine frame that is gone before the CQE);
 //  * a type that says so with `static constexpr bool owns_stable_bytes = true;` — the library's
 //    leases (HeapBuffer, PoolLease, ProvidedLease), a user's own, and UnsafeBorrow below.
 // Rejected on purpose: std::span and other views (the bytes are someone else's), std::array
@@ -29,8 +32,8 @@ template <class B>
 inline constexpr bool owns_stable_bytes = requires {
     requires B::owns_stable_bytes == true;
 };
-template <class T, class A>
-inline constexpr bool owns_stable_bytes<std::vector<T, A>> = sizeof(T) == 1;
+template <class T>
+inline constexpr bool owns_stable_bytes<std::vector<T, std::allocator<T>>> = sizeof(T) == 1;
 
 // OwnedBuffer — contiguous bytes an event owns while the kernel reads or writes them.
 // A model guarantees:

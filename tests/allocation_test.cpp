@@ -72,17 +72,6 @@ Task<void> ring_reads(R& ring, int n) {
 
 } // namespace
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool recycling = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool recycling = false;
-#else
-constexpr bool recycling = true;
-#endif
-#else
-constexpr bool recycling = true;
-#endif
 
 // Allocations made while running `run(n)` for n ops, after a warm-up.
 template <class Run>
@@ -97,7 +86,7 @@ long allocations_for(Run&& run, int n) {
 // is bounded, not pinned.
 TEST_CASE("heap allocations do not grow with the number of ops", "[alloc]") {
     // ASan builds send recycled blocks to the heap on purpose (so ASan sees a use after free).
-    if (!recycling) SKIP("the asan preset bypasses the free lists");
+    if (test::asan_build) SKIP("the asan preset bypasses the free lists");
     auto d = LocalDriver::create({.entries = 64}).value();
     SECTION("nop through submit") {
         auto run = [&](int n) { block_on(*d, nops(*d, n)); };

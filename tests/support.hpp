@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,6 +90,26 @@ class CountedBuffer {
     FreeCounter* frees_;
 };
 static_assert(ringbahn::OwnedBuffer<CountedBuffer>);
+
+// Bytes waiting to be read on a socket or pipe (what no op took).
+inline int readable(int fd) {
+    int n = 0;
+    ::ioctl(fd, FIONREAD, &n);
+    return n;
+}
+
+// ASan builds bypass the library's free lists (so ASan sees a use after free of them).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool asan_build = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool asan_build = true;
+#else
+inline constexpr bool asan_build = false;
+#endif
+#else
+inline constexpr bool asan_build = false;
+#endif
 
 inline int fd_count() {
     int n = 0;

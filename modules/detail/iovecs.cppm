@@ -26,6 +26,19 @@ class Iovecs {
         }
         return v;
     }
+    // Re-reads the buffers' addresses and sizes at prepare time: the event's `bufs` is a public
+    // member, and a buffer replaced since construction must not leave the kernel a stale
+    // address. False when their number changed (the array cannot grow in a noexcept prepare):
+    // the op then fails with EINVAL.
+    template <OwnedBuffer B>
+    [[nodiscard]] bool refresh(std::vector<B>& bufs) noexcept {
+        if (bufs.size() != count_ || (count_ != 0 && !iov_)) return false;
+        for (std::size_t i = 0; i < bufs.size(); ++i) {
+            auto bytes = bytes_of(bufs[i]);
+            iov_[i] = {bytes.data(), bytes.size()};
+        }
+        return true;
+    }
     [[nodiscard]] const ::iovec* data() const noexcept { return iov_.get(); }
     [[nodiscard]] std::uint32_t size() const noexcept { return count_; }
 

@@ -2,11 +2,13 @@
 // ringbahn:drivers.local — a run-to-completion driver: one ring, one thread, no locks.
 module;
 #include <sys/uio.h>
+#include <cerrno>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
+#include <thread>
 #include <vector>
 export module ringbahn:drivers.local;
 import :completion;
@@ -55,7 +57,15 @@ export class LocalDriver {
     ~LocalDriver(); // Drive-contract teardown, on the owning thread
 
     // Drive
-    inline bool acquire(SlotRequest& r) noexcept { return core_.acquire(r); } // sent next turn
+    // Sent next turn. From a thread other than the one that created the driver, the op is
+    // refused with EPERM: the ring is SINGLE_ISSUER, and nothing here is locked.
+    inline bool acquire(SlotRequest& r) noexcept {
+        if (std::this_thread::get_id() != owner_) [[unlikely]] {
+            r.refuse(EPERM);
+            return true;
+        }
+        return core_.acquire(r);
+    }
     inline bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
     inline void cancel(Completion& c) noexcept { core_.cancel(c); }
     void post(std::coroutine_handle<> h) noexcept { posted_.push(h); }
@@ -105,6 +115,7 @@ export class LocalDriver {
 
   private:
     LocalDriver() = default;
+    std::thread::id owner_ = std::this_thread::get_id();
     Liveness liveness_; // ended first in the destructor: posts to a dying driver are dropped
     detail::RingCore core_;
     TaskSet tasks_;

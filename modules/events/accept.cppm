@@ -28,8 +28,9 @@ export struct Accept {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
-        detail::prep_rw(sqes[0], IORING_OP_ACCEPT, fd, &peer->addr, 0,
-                        reinterpret_cast<std::uintptr_t>(&peer->len));
+        // A caller may have dropped `peer` (a public member): then no address is asked for.
+        detail::prep_rw(sqes[0], IORING_OP_ACCEPT, fd, peer ? &peer->addr : nullptr, 0,
+                        peer ? reinterpret_cast<std::uintptr_t>(&peer->len) : 0);
         sqes[0].accept_flags = static_cast<std::uint32_t>(flags | SOCK_CLOEXEC);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return close_fd_from_cqe(std::move(peer)); }

@@ -2,6 +2,7 @@
 // ringbahn:events.msg — IORING_OP_SENDMSG and IORING_OP_RECVMSG: scatter/gather with an address.
 module;
 #include <liburing.h>
+#include <cerrno>
 #include <sys/socket.h>
 #include <cstdint>
 #include <cstring>
@@ -50,6 +51,8 @@ struct Sendmsg {
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         if (invalid) return detail::prep_error(sqes[0], invalid);
+        if (!header || !iov.refresh(bufs)) return detail::prep_error(sqes[0], EINVAL);
+        header->msg.msg_iov = const_cast<::iovec*>(iov.data());
         detail::prep_rw(sqes[0], IORING_OP_SENDMSG, fd, &header->msg, 1, 0);
         sqes[0].msg_flags = static_cast<std::uint32_t>(flags | MSG_NOSIGNAL);
     }
@@ -78,6 +81,8 @@ struct Recvmsg {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!header || !iov.refresh(bufs)) return detail::prep_error(sqes[0], EINVAL);
+        header->msg.msg_iov = const_cast<::iovec*>(iov.data());
         detail::prep_rw(sqes[0], IORING_OP_RECVMSG, fd, &header->msg, 1, 0);
         sqes[0].msg_flags = static_cast<std::uint32_t>(flags);
     }

@@ -2,6 +2,7 @@
 // ringbahn:events.writev — IORING_OP_WRITEV: gather a write from several owned buffers.
 module;
 #include <liburing.h>
+#include <cerrno>
 #include <sys/uio.h>
 #include <cstdint>
 #include <memory>
@@ -28,6 +29,7 @@ struct Writev {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!iov.refresh(bufs)) return detail::prep_error(sqes[0], EINVAL);
         detail::prep_rw(sqes[0], IORING_OP_WRITEV, fd, iov.data(), iov.size(), offset);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept {

@@ -11,20 +11,9 @@
 #include "../support.hpp"
 import ringbahn;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool asan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool asan = true;
-#else
-constexpr bool asan = false;
-#endif
-#else
-constexpr bool asan = false;
-#endif
 
 TEST_CASE("under asan, reading a freed Completion is reported", "[regression][asan]") {
-    if (!asan) SKIP("an ASan build only (the asan preset)");
+    if (!test::asan_build) SKIP("an ASan build only (the asan preset)");
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <memory_resource>
 #include <vector>
 #include "../support.hpp"
 import ringbahn;
@@ -28,6 +29,9 @@ TEST_CASE("borrowed and inline storage is not an OwnedBuffer; owning heap storag
     STATIC_REQUIRE_FALSE(OwnedBuffer<std::array<std::byte, 64>>);
     STATIC_REQUIRE_FALSE(OwnedBuffer<std::string>);
     STATIC_REQUIRE_FALSE(OwnedBuffer<std::string_view>);
+    // A pmr vector's bytes may live in a caller's arena (on a coroutine frame gone before the
+    // CQE): found by an outside program after the first fix; only std::allocator is owning.
+    STATIC_REQUIRE_FALSE(OwnedBuffer<std::pmr::vector<std::byte>>);
     STATIC_REQUIRE_FALSE(ReadableInto<std::span<std::byte>>);
     STATIC_REQUIRE_FALSE(RecvableInto<std::array<std::byte, 16>>);
 

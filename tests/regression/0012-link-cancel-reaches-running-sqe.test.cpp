@@ -13,11 +13,6 @@ using namespace ringbahn;
 using drivers::LocalDriver;
 
 namespace {
-int readable(int fd) {
-    int n = 0;
-    ::ioctl(fd, FIONREAD, &n);
-    return n;
-}
 test::Probe recv_after_nop(LocalDriver& d, int fd, test::FreeCounter& frees) {
     (void)co_await submit(d, events::link(events::Nop{},
                                           events::Recv<test::CountedBuffer>{fd, test::CountedBuffer(64, frees)}));
@@ -41,7 +36,7 @@ TEST_CASE("a link destroyed after its first event finished cancels the event sti
     CHECK(frees.count() == 1);
     REQUIRE(::write(s.b.get(), "hello", 5) == 5);
     d->poll();
-    CHECK(readable(s.a.get()) == 5); // nobody took them
+    CHECK(test::readable(s.a.get()) == 5); // nobody took them
 }
 
 TEST_CASE("a three-event chain destroyed at each point cancels whatever runs; every buffer is "
@@ -62,6 +57,6 @@ TEST_CASE("a three-event chain destroyed at each point cancels whatever runs; ev
         CHECK(d->in_flight() == 0u);
         CHECK(frees.count() == 1);
         REQUIRE(::write(s.b.get(), "x", 1) == 1);
-        CHECK(readable(s.a.get()) == 1);
+        CHECK(test::readable(s.a.get()) == 1);
     }
 }

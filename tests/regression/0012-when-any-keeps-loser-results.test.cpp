@@ -17,12 +17,6 @@ using namespace std::chrono_literals;
 using drivers::LocalDriver;
 
 namespace {
-int readable(int fd) {
-    int n = 0;
-    ::ioctl(fd, FIONREAD, &n);
-    return n;
-}
-
 // A Nop always wins (its CQE comes first); the recv finds the bytes already there and completes
 // in the same turn: a loser with a result.
 Task<std::size_t> nop_vs_recv(LocalDriver& d, int fd, std::vector<std::byte>& got) {
@@ -43,7 +37,7 @@ TEST_CASE("when_any: a losing recv that completed anyway gives its bytes to the 
     REQUIRE(::write(s.b.get(), sent.data(), sent.size()) == 200);
     std::vector<std::byte> got;
     const std::size_t n = block_on(*d, nop_vs_recv(*d, s.a.get(), got));
-    CHECK(n + std::size_t(readable(s.a.get())) == 200u); // received, or still in the socket
+    CHECK(n + std::size_t(test::readable(s.a.get())) == 200u); // received, or still in the socket
     CHECK(std::equal(got.begin(), got.end(), sent.begin()));
     CHECK(d->in_flight() == 0u);
 }

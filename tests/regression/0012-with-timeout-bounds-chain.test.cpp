@@ -19,11 +19,6 @@ concept Boundable = requires(E e) { events::with_timeout(std::move(e), 1ms); };
 template <class E>
 concept Linkable = requires(E e) { events::link(std::move(e), events::Nop{}); };
 
-int readable(int fd) {
-    int n = 0;
-    ::ioctl(fd, FIONREAD, &n);
-    return n;
-}
 } // namespace
 
 TEST_CASE("with_timeout of a link, and nested links, do not compile", "[regression][link]") {
@@ -55,5 +50,5 @@ TEST_CASE("a chain stuck in its first event is bounded by racing it against a ti
     for (int i = 0; i < 100 && d->in_flight() > 0; ++i) d->poll(); // the cancel's own CQE
     CHECK(d->in_flight() == 0u);
     REQUIRE(::write(s.b.get(), "late", 4) == 4);
-    CHECK(readable(s.a.get()) == 4); // the recv is gone: nothing took them
+    CHECK(test::readable(s.a.get()) == 4); // the recv is gone: nothing took them
 }
