@@ -34,6 +34,7 @@ std::vector<std::pair<std::byte*, std::size_t>> quarantine;
 
 class Buf {
   public:
+    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: heap bytes, moved by pointer
     explicit Buf(std::size_t n) : p_(new std::byte[n]), n_(n) { ++allocated; }
     Buf(Buf&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(o.n_) {}
     Buf& operator=(Buf&& o) noexcept {
