@@ -11,22 +11,15 @@ using namespace ringbahn;
 using namespace std::chrono_literals;
 using drivers::LocalDriver;
 
-namespace {
-template <class E>
-Task<Completed<E>> run(LocalDriver& d, E e) {
-    co_return co_await submit(d, std::move(e));
-}
-} // namespace
-
 TEST_CASE("an op needing more SQEs than the ring has fails with EINVAL, and the driver goes on",
           "[regression][sqes]") {
     auto d = LocalDriver::create({.entries = 1}).value();
-    auto timed = block_on(*d, run(*d, events::with_timeout(events::Nop{}, 1s)));
+    auto timed = block_on(*d, test::completed(*d, events::with_timeout(events::Nop{}, 1s)));
     CHECK(timed.result.error() == std::errc::invalid_argument);
-    auto chain = block_on(*d, run(*d, events::link(events::Nop{}, events::Nop{}, events::Nop{})));
+    auto chain = block_on(*d, test::completed(*d, events::link(events::Nop{}, events::Nop{}, events::Nop{})));
     CHECK(chain.result.error() == std::errc::invalid_argument);
     CHECK(chain.event.result<0>().error() == std::errc::invalid_argument);
-    CHECK(block_on(*d, run(*d, events::Nop{})).result == 0u); // still serves what fits
+    CHECK(block_on(*d, test::completed(*d, events::Nop{})).result == 0u); // still serves what fits
     CHECK(d->in_flight() == 0u);
 }
 

@@ -13,13 +13,6 @@ import ringbahn;
 using namespace ringbahn;
 using drivers::LocalDriver;
 
-namespace {
-template <class E>
-Task<Completed<E>> run(LocalDriver& d, E e) {
-    co_return co_await submit(d, std::move(e));
-}
-} // namespace
-
 TEST_CASE("a Readv whose buffer was replaced after construction reads into the new one",
           "[regression][readv]") {
     auto d = test::make_driver<LocalDriver>();
@@ -29,7 +22,7 @@ TEST_CASE("a Readv whose buffer was replaced after construction reads into the n
     events::Readv<> rv{p.read.get(), std::move(bufs)};
     rv.bufs[0] = std::vector<std::byte>(32); // the old buffer is freed here
     REQUIRE(::write(p.write.get(), "HELLO", 5) == 5);
-    auto done = block_on(*d, run(*d, std::move(rv)));
+    auto done = block_on(*d, test::completed(*d, std::move(rv)));
     REQUIRE(done.result == 5u);
     CHECK(test::text(done.event.bufs[0], 5) == "HELLO");
 }
@@ -42,12 +35,12 @@ TEST_CASE("a vectored op whose buffer count changed after construction fails wit
     bufs.emplace_back(8);
     events::Readv<> rv{p.read.get(), std::move(bufs)};
     rv.bufs.emplace_back(8);
-    CHECK(block_on(*d, run(*d, std::move(rv))).result.error() == std::errc::invalid_argument);
+    CHECK(block_on(*d, test::completed(*d, std::move(rv))).result.error() == std::errc::invalid_argument);
     std::vector<std::vector<std::byte>> parts;
     parts.push_back(test::bytes("x"));
     events::Sendmsg<> sm(p.write.get(), std::move(parts));
     sm.bufs.clear();
-    CHECK(block_on(*d, run(*d, std::move(sm))).result.error() == std::errc::invalid_argument);
+    CHECK(block_on(*d, test::completed(*d, std::move(sm))).result.error() == std::errc::invalid_argument);
 }
 
 TEST_CASE("an Accept whose peer was dropped still accepts", "[regression][accept]") {
@@ -56,7 +49,7 @@ TEST_CASE("an Accept whose peer was dropped still accepts", "[regression][accept
     test::Fd client = l.connect_client();
     events::Accept a{l.fd.get()};
     a.peer.reset();
-    auto done = block_on(*d, run(*d, std::move(a)));
+    auto done = block_on(*d, test::completed(*d, std::move(a)));
     REQUIRE(done.result);
     ::close(int(*done.result));
 }
@@ -65,7 +58,7 @@ TEST_CASE("a LocalDriver refuses another thread's ops with EPERM, never aborts",
           "[regression][local]") {
     auto d = test::make_driver<LocalDriver>();
     Result<std::uint32_t> r = 0u;
-    std::jthread([&] { r = block_on(*d, run(*d, events::Nop{})).result; }).join();
+    std::jthread([&] { r = block_on(*d, test::completed(*d, events::Nop{})).result; }).join();
     CHECK(r.error() == std::errc::operation_not_permitted);
-    CHECK(block_on(*d, run(*d, events::Nop{})).result == 0u); // its own thread is served
+    CHECK(block_on(*d, test::completed(*d, events::Nop{})).result == 0u); // its own thread is served
 }
