@@ -74,22 +74,27 @@ export class Liveness {
 //               was granted already, return false (its op is in flight). Synchronised with
 //               grants: a request is either withdrawn or granted, never both.
 //  cancel(c)    Send an IORING_OP_ASYNC_CANCEL for completion c now (flushing the SQ if it is
-//               full; never waiting), with user_data c.cancel_user_data(). Its CQE, like every
-//               CQE whose user_data is not the driver's own (0), goes to
-//               Completion::dispatch(user_data, res, flags, tearing_down).
+//               full; never waiting), aimed at c.sqe_user_data(c.first_pending_sqe()), with
+//               user_data c.cancel_user_data(that index). Its CQE, like every CQE whose
+//               user_data is not the driver's own (0) nor a message (bit 63), goes to
+//               Completion::dispatch(user_data, res, flags, tearing_down); when that returns an
+//               SQE index, send a cancel aimed at it (a link's follow-up).
+//  refusal      An op the driver can never serve (more SQEs than its ring): r.refuse(errno)
+//               from inside acquire(), never later.
 //  post(h)      Resume coroutine h at the driver's next loop turn, on its reaping thread — never
 //               inline. Synchronisation primitives (a buffer pool handing a lease to a waiter) use
 //               it, so nothing resumes a coroutine from inside a destructor or on a driver that
 //               is gone: at teardown, posted handles are dropped, never resumed.
 //  unpost(h)    h's frame is being destroyed: if h is still posted, forget it and return true.
 //  liveness()   the driver's Liveness, ended first thing in its destructor.
-//  run_until(s) Reap and complete until s.is_set(). A driver whose own thread reaps just waits.
+//  run_until(s) Complete CQEs and posted coroutines on this thread until s.is_set(). Coroutines
+//               are resumed only here (DemoDriver's reaper hands its CQEs over to this loop).
 //  spawn(t)     Start t now; the driver owns it until it finishes.
 //
 // Reaping: every CQE is dispatched exactly once (never dropped: keep ops in flight ≤ CQ entries,
 // and rely on IORING_FEAT_NODROP for the rest). Dispatching may resume a coroutine inline, on
-// the reaping thread; that coroutine may call acquire/withdraw/cancel again, so the reaper
-// holds no lock that those take while it dispatches.
+// the loop's thread; that coroutine may call acquire/withdraw/cancel again, so the loop holds
+// no lock that those take while it dispatches.
 //
 // Teardown, in this order (DESIGN.md §4, §5):
 //  1. stop reaping on other threads, so nothing resumes a task from here on;
