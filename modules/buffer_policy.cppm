@@ -35,13 +35,18 @@ concept BufferPolicy = std::movable<P> && OwnedBuffer<typename P::Lease> && requ
 } && (!P::registered || FixedBuffer<typename P::Lease>);
 
 // A policy whose read buffers the kernel picks when data arrives (policies::Provided): the Ring
-// submits read_event(fd, offset) instead of leasing a buffer first, and after ENOBUFS (all
-// buffers lent out) waits on when_available(poster) before reading again. acquire() still
-// gives write buffers.
+// submits read_event(fd, offset) instead of leasing a buffer first. Shared buffers must not be
+// hoarded (other connections' slow peers must not starve this one), so:
+//  * after ENOBUFS (all lent out) the Ring does not wait for one to come back: it polls until
+//    data is there, then reads it into fallback_lease() — heap bytes;
+//  * when running_low(), a Ring holding part of a chunk copies the rest out and returns the
+//    buffer.
+// acquire() still gives write buffers.
 export template <class P>
-concept KernelSelectsBuffers = BufferPolicy<P> && requires(P& p, int fd, std::uint64_t at, Poster w) {
+concept KernelSelectsBuffers = BufferPolicy<P> && requires(P& p, const P& cp, int fd, std::uint64_t at) {
     p.read_event(fd, at);
-    p.when_available(w);
+    { p.fallback_lease() } -> std::same_as<typename P::Lease>;
+    { cp.running_low() } noexcept -> std::same_as<bool>;
 };
 
 // An awaitable that is ready at once, for policies that never wait.

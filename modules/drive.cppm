@@ -91,8 +91,11 @@ export class Liveness {
 //               are resumed only here (DemoDriver's reaper hands its CQEs over to this loop).
 //  spawn(t)     Start t now; the driver owns it until it finishes.
 //
-// Reaping: every CQE is dispatched exactly once (never dropped: keep ops in flight ≤ CQ entries,
-// and rely on IORING_FEAT_NODROP for the rest). Dispatching may resume a coroutine inline, on
+// Reaping: every CQE is dispatched exactly once, never dropped. Ops in flight are not capped
+// at the ring's size (idle connections would starve the rest): the kernel keeps CQEs that do not
+// fit in the CQ (IORING_FEAT_NODROP) and the reaper flushes them. Only SQ slots are rationed
+// (acquire parks a request while the SQ is full); -EBUSY from a submit means reap, then retry.
+// Dispatching may resume a coroutine inline, on
 // the loop's thread; that coroutine may call acquire/withdraw/cancel again, so the loop holds
 // no lock that those take while it dispatches.
 //

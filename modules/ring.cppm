@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:ring — Ring<IO, Policy, D>: buffered async read / write over a file or socket.
 module;
+#include <poll.h>
 #include <algorithm>
 #include <chrono>
 #include <expected>
@@ -23,6 +24,7 @@ import :error;
 import :event;
 import :events.close;
 import :events.link;
+import :events.poll;
 import :events.read;
 import :events.write;
 import :io.owned_fd;
@@ -79,23 +81,35 @@ class Ring {
         const std::uint64_t at = IO::seekable ? end_of_buffer_ : current_offset;
         if constexpr (KernelSelectsBuffers<Policy>) {
             // No buffer is held while waiting: the kernel picks one when the data is there.
-            for (;;) {
-                const int fd = io_.native_handle();
-                Result<std::uint32_t> n = 0u;
-                if (read_timeout_) {
-                    auto [linked, r] = co_await submit(
-                        *driver_, events::with_timeout(rescued(policy_.read_event(fd, at)), *read_timeout_));
-                    if (linked.event.inner.lease) read_buf_.emplace(std::move(*linked.event.inner.lease));
-                    n = r;
-                } else {
-                    auto [event, r] = co_await submit(*driver_, rescued(policy_.read_event(fd, at)));
-                    if (event.inner.lease) read_buf_.emplace(std::move(*event.inner.lease));
-                    n = r;
-                }
-                if (n || n.error() != std::errc::no_buffer_space) co_return after_read(n);
-                // Every buffer is lent out: wait until one comes back, then read again.
-                co_await policy_.when_available(Poster(*driver_));
+            const int fd = io_.native_handle();
+            Result<std::uint32_t> n = 0u;
+            if (read_timeout_) {
+                auto [linked, r] = co_await submit(
+                    *driver_, events::with_timeout(rescued(policy_.read_event(fd, at)), *read_timeout_));
+                if (linked.event.inner.lease) read_buf_.emplace(std::move(*linked.event.inner.lease));
+                n = r;
+            } else {
+                auto [event, r] = co_await submit(*driver_, rescued(policy_.read_event(fd, at)));
+                if (event.inner.lease) read_buf_.emplace(std::move(*event.inner.lease));
+                n = r;
             }
+            if (n || n.error() != std::errc::no_buffer_space) co_return after_read(n);
+            // Every buffer is lent out, maybe to connections whose peers are slow: waiting for
+            // one could be waiting forever. Wait for data instead (a poll holds no buffer), then
+            // read it into heap bytes.
+            Result<std::uint32_t> ready = 0u;
+            if (read_timeout_) {
+                auto [linked, r] = co_await submit(
+                    *driver_, events::with_timeout(events::PollAdd{fd, POLLIN}, *read_timeout_));
+                ready = r;
+            } else {
+                auto [poll, r] = co_await submit(*driver_, events::PollAdd{fd, POLLIN});
+                ready = r;
+            }
+            if (!ready) co_return std::unexpected(ready.error());
+            auto [event, r] = co_await submit(*driver_, rescued(make_read(policy_.fallback_lease(), at)));
+            read_buf_.emplace(std::move(event.inner.buf));
+            co_return after_read(r);
         } else {
             if (!read_buf_) {
                 auto lease = co_await policy_.acquire(Poster(*driver_));
@@ -132,6 +146,9 @@ class Ring {
             return;
         }
         pos_ += std::min(n, filled_ - pos_);
+        if constexpr (KernelSelectsBuffers<Policy>)
+            if (pos_ < filled_ && read_buf_ && policy_.running_low()) [[unlikely]]
+                return copy_out_rest();
         drop_read_lease_if_idle();
     }
 
@@ -273,6 +290,13 @@ class Ring {
         front.insert(front.end(), unread_.begin() + long(unread_pos_), unread_.end());
         unread_ = std::move(front);
         unread_pos_ = 0;
+    }
+    // Shared buffers running low: the unconsumed rest of this chunk moves to the heap (served
+    // first, as read_exact's put-back bytes are) and the buffer goes back to its ring now.
+    void copy_out_rest() {
+        unread(buffered());
+        pos_ = filled_ = 0;
+        read_buf_.reset();
     }
     template <class E>
     detail::Rescued<E, Lease> rescued(E event) {

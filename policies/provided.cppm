@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:policies.provided — read buffers the kernel picks from a BufferRing.
 module;
+#include <algorithm>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -17,9 +18,14 @@ namespace ringbahn::policies {
 // Ring<TcpStream, Provided>: a read holds no buffer while it waits; the kernel takes one from
 // the ring when data arrives (IOSQE_BUFFER_SELECT), so idle connections cost no buffer memory
 // however many there are. Consumed buffers go back to the ring when the Ring drops its lease
-// (consume() past the data) — or, for a cancelled read, after its CQE. When all are lent out a
-// read waits for one to come back. Writes use heap buffers (the kernel only picks for reads).
-// The BufferRing belongs to one driver: use the policy with Rings on that driver.
+// (consume() past the data) — or, for a cancelled read, after its CQE.
+// No connection can starve the others by sitting on buffers (a slow peer, half a request):
+//  * when all are lent out, a read does not wait for one: it waits (poll, no buffer held) until
+//    data is there and reads it into heap bytes of buffer_size();
+//  * while fewer than 1/8 of the buffers are free, a Ring that consumed part of a chunk copies
+//    the rest to the heap and gives the buffer back at once.
+// Writes use heap buffers (the kernel only picks for reads). The BufferRing belongs to one
+// driver: use the policy with Rings on that driver.
 export struct Provided {
     using Lease = ProvidedLease;
     static constexpr bool registered = false;
@@ -33,8 +39,9 @@ export struct Provided {
     [[nodiscard]] events::ReadProvided read_event(int fd, std::uint64_t offset) const {
         return {fd, offset, ring};
     }
-    [[nodiscard]] BufferRing::WhenAvailable when_available(Poster poster) const noexcept {
-        return ring->when_available(poster);
+    [[nodiscard]] Lease fallback_lease() const { return ProvidedLease::heap(ring->buffer_size()); }
+    [[nodiscard]] bool running_low() const noexcept {
+        return ring->available() < std::max<std::uint32_t>(1, ring->count() / 8);
     }
 
     std::shared_ptr<BufferRing> ring;

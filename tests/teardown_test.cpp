@@ -84,12 +84,12 @@ TEMPLATE_TEST_CASE("10,000 ops in flight at teardown: all cancelled and reclaime
     test::Pipe p;
     constexpr int ops = 10'000;
     {
-        auto d = test::make_driver<TestType>(4096);
+        auto d = test::make_driver<TestType>(64); // ops in flight are not capped by the ring
         for (int i = 0; i < ops; ++i)
             d->spawn(read_pipe(*d, p.read.get(), test::CountedBuffer(16, frees), resumed));
         if constexpr (std::is_same_v<TestType, LocalDriver>) {
-            d->poll(); // 4,096 in the kernel, the rest parked for SQEs
-            CHECK(d->in_flight() == 4096);
+            d->poll(); // all in the kernel: the SQ was flushed whenever it filled
+            CHECK(d->in_flight() == std::uint32_t(ops));
         }
         CHECK(d->spawned() == std::size_t(ops));
     }

@@ -2,6 +2,8 @@
 // RingCore's implementation: the only place that calls liburing's static inline helpers.
 module;
 #include <liburing.h>
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <expected>
 #include <cstdint>
@@ -39,11 +41,19 @@ Result<void> RingCore::open(const RingOptions& options) {
     std::uint32_t flags = options.setup_flags;
     for (;;) {
         ::io_uring_params params{};
+        // A big CQ absorbs bursts (a thousand timers firing together, a storm of accepts)
+        // without the overflow list; the default stays within the kernel's maximum (65,536).
         params.flags = flags | IORING_SETUP_CQSIZE;
-        params.cq_entries = options.entries * 2;
+        params.cq_entries = options.cq_entries
+                                ? options.cq_entries
+                                : std::max(std::min(options.entries, 1u << 16) * 2u,
+                                           std::min(options.entries * 16u, 1u << 16));
         params.sq_thread_idle = options.sq_thread_idle_ms;
         const int rc = ::io_uring_queue_init_params(options.entries, &ring_, &params);
-        if (rc == 0) break;
+        if (rc == 0) {
+            params_features_ = params.features;
+            break;
+        }
         if (rc != -EINVAL) return std::unexpected(errno_code(-rc));
         // Drop the last preferred flag still set; DEFER_TASKRUN needs SINGLE_ISSUER.
         std::uint32_t dropped = 0;
@@ -53,6 +63,9 @@ Result<void> RingCore::open(const RingOptions& options) {
         flags &= ~dropped;
     }
     open_ = true;
+    // Ops in flight are not capped at the CQ's size (see RingCore): only a kernel that keeps
+    // the CQEs that do not fit (5.5) makes that safe.
+    if (!(params_features_ & IORING_FEAT_NODROP)) return std::unexpected(errno_code(EOPNOTSUPP));
     if (::io_uring_probe* probe = ::io_uring_get_probe_ring(&ring_)) {
         for (auto& word : supported_) word = 0;
         for (unsigned i = 0; i < probe->ops_len && i < 256; ++i)
@@ -64,10 +77,18 @@ Result<void> RingCore::open(const RingOptions& options) {
     setup_flags_ = ring_.flags;
     exclusive_ = options.exclusive;
     faults_ = options.faults;
-    max_in_flight_ = options.max_in_flight ? options.max_in_flight : ring_.sq.ring_entries;
     parked_cancels_.reserve(ring_.cq.ring_entries);
     follow_ups_.reserve(64); // a reap batch
     return {};
+}
+
+bool RingCore::flush_overflow() noexcept {
+    const unsigned sq_flags = std::atomic_ref<unsigned>(*ring_.sq.kflags).load(std::memory_order_relaxed);
+    if (!(sq_flags & IORING_SQ_CQ_OVERFLOW)) [[likely]]
+        return false;
+    cq_overflows_.fetch_add(1, std::memory_order_relaxed);
+    ::io_uring_get_events(&ring_); // enter with GETEVENTS: the kernel moves them into the CQ
+    return true;
 }
 
 ::io_uring_sqe* RingCore::get_sqe_flushing() noexcept {

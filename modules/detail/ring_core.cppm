@@ -32,10 +32,9 @@ struct FaultHooksView {
 };
 
 struct RingOptions {
-    std::uint32_t entries = 256;    // SQ entries; the CQ gets twice as many
+    std::uint32_t entries = 256;    // SQ entries: how many SQEs one submit can carry
+    std::uint32_t cq_entries = 0;   // 0 = 16 × entries (room for bursts); clamped by the kernel
     std::uint32_t setup_flags = 0;  // preferred flags; dropped one by one if the kernel refuses
-    std::uint32_t max_in_flight = 0; // ops' CQEs outstanding; 0 = entries (CQ is 2×: room for
-                                     // cancel CQEs and the driver's own)
     std::uint32_t sq_thread_idle_ms = 0; // with IORING_SETUP_SQPOLL
     FaultHooksView faults{};
     bool exclusive = false; // one thread submits, reaps and owns every awaiter (LocalDriver)
@@ -49,8 +48,12 @@ struct Cqe {
 };
 
 // Not thread-safe: a threaded driver guards every member but dispatch() with one lock.
-// in_flight_ counts the CQEs still owed for ops and cancels (one per SQE without F_MORE), so
-// the CQ cannot overflow from our own traffic.
+// in_flight_ counts the CQEs still owed for ops and cancels (one per SQE without F_MORE). It is
+// a count, not a limit: a server keeps a read in flight on every idle connection, so capping
+// ops at the ring's size would let idle connections starve everything else. The CQ may then
+// overflow: the kernel keeps the extra CQEs (IORING_FEAT_NODROP, required at open) and hands
+// them over when we reap (flush_overflow). Only SQ slots are rationed: a full SQ parks the
+// submitter. Memory is what bounds ops in flight.
 class RingCore {
   public:
     RingCore() = default;
@@ -65,6 +68,15 @@ class RingCore {
     [[nodiscard]] ::io_uring& ring() noexcept { return ring_; }
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return setup_flags_; }
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return in_flight_; }
+    // Times a reap found CQEs waiting in the kernel's overflow list (the CQ was full), and
+    // CQEs the kernel dropped because it could not allocate an overflow entry (out of memory:
+    // the ops they belonged to never complete — the only way an op can be lost).
+    [[nodiscard]] std::uint64_t cq_overflows() const noexcept {
+        return cq_overflows_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint32_t cqes_dropped() const noexcept {
+        return std::atomic_ref<unsigned>(*ring_.cq.koverflow).load(std::memory_order_relaxed);
+    }
     [[nodiscard]] bool tearing_down() const noexcept { return tearing_down_; }
     [[nodiscard]] const FaultHooksView& faults() const noexcept { return faults_; }
     // Whether the kernel has this opcode (io_uring_get_probe_ring, once at open).
@@ -76,10 +88,8 @@ class RingCore {
     inline bool acquire(SlotRequest& r) noexcept {
         const std::uint32_t n = r.sqes_needed();
         // A request no ring state could ever grant would wait forever: an Event breaking its
-        // contract (sqes_needed() in 1..16), or a ring too small for it. A bug, not an outcome.
         // contract (sqes_needed() in 1..16), or a ring too small for it: refused with EINVAL.
-        if (n == 0 || n > max_linked_sqes || n > max_in_flight_ || n > ring_.sq.ring_entries)
-            [[unlikely]] {
+        if (n - 1 >= max_linked_sqes || n > ring_.sq.ring_entries) [[unlikely]] {
             r.refuse(EINVAL);
             return true;
         }
@@ -115,6 +125,16 @@ class RingCore {
     // Copies up to out.size() ready CQEs and frees their CQ slots. Only the reaping thread
     // calls it; inline, reading the CQ ring as io_uring_for_each_cqe does.
     inline std::uint32_t reap(std::span<Cqe> out) noexcept {
+        if (const std::uint32_t n = reap_ring(out)) [[likely]]
+            return n;
+        return flush_overflow() ? reap_ring(out) : 0;
+    }
+    // CQEs the kernel kept aside while the CQ was full go into the CQ when we enter with
+    // GETEVENTS; the kernel flags that some are waiting. Only the reaping thread calls it.
+    bool flush_overflow() noexcept;
+
+  private:
+    inline std::uint32_t reap_ring(std::span<Cqe> out) noexcept {
         ::io_uring_cq& cq = ring_.cq;
         const unsigned head = *cq.khead; // ours: only we advance it
         const unsigned tail = std::atomic_ref<unsigned>(*cq.ktail).load(std::memory_order_acquire);
@@ -127,6 +147,8 @@ class RingCore {
         std::atomic_ref<unsigned>(*cq.khead).store(head + n, std::memory_order_release);
         return n;
     }
+
+  public:
     // Routes one CQE; returns how many in-flight units it settled (0 or 1). Touches no
     // member but tearing_down_: a threaded driver calls it without its lock.
     // Touches no member but tearing_down_ and follow_ups_, which only the reaping thread uses.
@@ -162,7 +184,6 @@ class RingCore {
     static constexpr std::uint32_t max_linked_sqes = 16;
 
     inline bool can_grant(std::uint32_t n) noexcept {
-        if (in_flight_ + n > max_in_flight_) return false;
         if (sq_space_left(ring_) >= n) [[likely]]
             return true;
         submit(); // frees SQ slots unless the kernel pushes back (-EBUSY)
@@ -214,11 +235,12 @@ class RingCore {
     bool exclusive_ = false;
     FaultHooksView faults_{};
     std::uint32_t setup_flags_ = 0;
+    std::uint32_t params_features_ = 0; // IORING_FEAT_* the kernel reported at setup
     std::uint32_t in_flight_ = 0;
-    std::uint32_t max_in_flight_ = 0;
+    std::atomic<std::uint64_t> cq_overflows_{0}; // read by any thread, written by the reaper
     SlotWaitList waiters_;
     // Cancels that found no SQE (SQ full and the kernel answered -EBUSY): sent at the next
-    // settle(). Reserved at open() for every op that can be in flight: never allocates later.
+    // settle(). Reserved at open() for a CQ's worth; grows (allocates) only past that.
     std::vector<FollowUp> parked_cancels_;
     // Cancels the reaper's dispatch asked for (links: see Completion), sent at settle().
     std::vector<FollowUp> follow_ups_;

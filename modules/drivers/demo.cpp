@@ -18,7 +18,9 @@ namespace ringbahn::drivers {
 Result<std::unique_ptr<DemoDriver>> DemoDriver::create(DemoOptions options) {
     std::unique_ptr<DemoDriver> driver(new DemoDriver());
     // The reaper waits while others submit: no SINGLE_ISSUER / DEFER_TASKRUN here.
-    if (auto opened = driver->core_.open({.entries = options.entries, .hide_opcodes = options.hide_opcodes}); !opened)
+    if (auto opened = driver->core_.open({.entries = options.entries,
+                                      .cq_entries = options.cq_entries,
+                                      .hide_opcodes = options.hide_opcodes}); !opened)
         return std::unexpected(opened.error());
     try {
         driver->reaper_ = std::thread([d = driver.get()] { d->reap_loop(); });
@@ -113,7 +115,8 @@ void DemoDriver::reap_loop() noexcept {
         // Only this thread consumes the CQ, so waiting needs no lock; submitters only touch
         // the SQ. The kernel flushes overflowed CQEs (IORING_FEAT_NODROP) when we wait.
         const int rc = ::io_uring_wait_cqe(&core_.ring(), &cqe);
-        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) std::terminate();
+        // -EBADR: the kernel dropped a CQE for want of memory (counted in cqes_dropped()).
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -EBADR) std::terminate();
         const std::uint32_t n = core_.reap(batch);
         // Handed to the loop under the lock submitters submit under: everything they wrote
         // before submitting (the Completion, the coroutine frame) is ordered before the loop's

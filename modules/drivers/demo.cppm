@@ -26,7 +26,8 @@ import :task_set;
 namespace ringbahn::drivers {
 
 export struct DemoOptions {
-    std::uint32_t entries = 256; // SQ entries; CQ is twice that; ops in flight ≤ entries
+    std::uint32_t entries = 256;  // SQ entries; ops in flight are not limited by it
+    std::uint32_t cq_entries = 0; // 0 = 16 × entries; more CQEs wait in the kernel's overflow list
     std::vector<std::uint8_t> hide_opcodes{}; // test seam: act as if the kernel lacked them
 };
 
@@ -96,6 +97,15 @@ export class DemoDriver {
     [[nodiscard]] bool supports(std::uint8_t opcode) const noexcept { return core_.supports(opcode); }
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return core_.setup_flags(); }
     [[nodiscard]] std::size_t spawned() const noexcept { return tasks_.size(); }
+    // Ops and cancels whose CQE has not been dispatched yet (no limit: memory bounds it).
+    [[nodiscard]] std::uint32_t in_flight() {
+        std::lock_guard lock(mutex_);
+        return core_.in_flight();
+    }
+    // Times the CQ was full and CQEs waited in the kernel's overflow list (none lost), and
+    // CQEs the kernel dropped for want of memory (their ops never complete).
+    [[nodiscard]] std::uint64_t cq_overflows() const noexcept { return core_.cq_overflows(); }
+    [[nodiscard]] std::uint32_t cqes_dropped() const noexcept { return core_.cqes_dropped(); }
 
   private:
     DemoDriver() = default;

@@ -20,6 +20,7 @@ Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
     if (!options.defer_taskrun) flags &= ~IORING_SETUP_COOP_TASKRUN; // CQEs posted at once
     if (options.sqpoll) flags |= IORING_SETUP_SQPOLL;
     auto opened = driver->core_.open({.entries = options.entries,
+                                      .cq_entries = options.cq_entries,
                                       .setup_flags = flags,
                                       .sq_thread_idle_ms = options.sqpoll_idle_ms,
                                       .faults = {options.faults.before_submit,
@@ -53,8 +54,9 @@ std::uint32_t LocalDriver::run_once(bool wait) {
     int rc = faults.before_wait ? faults.before_wait(faults.ctx) : 0;
     if (rc == 0)
         rc = block ? ::io_uring_submit_and_wait(&ring, 1) : ::io_uring_submit_and_get_events(&ring);
-    if (rc == -EBUSY || rc == -EAGAIN) {
-        // CQ backlog: reap first; the SQEs stay queued for the next turn.
+    if (rc == -EBUSY || rc == -EAGAIN || rc == -EBADR) {
+        // CQ backlog: reap first; the SQEs stay queued for the next turn. (-EBADR: the kernel
+        // dropped a CQE for want of memory; counted in cqes_dropped().)
     } else if (rc < 0 && rc != -EINTR && rc != -ETIME) {
         std::terminate(); // the ring itself is broken (EBADF, EFAULT): a bug
     }

@@ -33,7 +33,11 @@ export struct FaultHooks {
 };
 
 export struct LocalOptions {
-    std::uint32_t entries = 256; // SQ entries; CQ is twice that; ops in flight ≤ entries
+    // SQ entries: how many SQEs a loop turn can batch. Ops in flight are not limited by it —
+    // a server may hold a read on each of 20,000 idle connections with 256 entries.
+    std::uint32_t entries = 256;
+    // 0 = 16 × entries. CQEs past it wait in the kernel's overflow list until reaped.
+    std::uint32_t cq_entries = 0;
     // SINGLE_ISSUER | DEFER_TASKRUN: completions are produced only when this thread asks for
     // them, with no inter-processor interrupts. Off: the kernel posts CQEs as ops finish.
     bool defer_taskrun = true;
@@ -80,7 +84,12 @@ export class LocalDriver {
     // run_once without waiting: for callers that step the driver by hand.
     std::uint32_t poll() { return run_once(false); }
 
+    // Ops and cancels whose CQE has not been handled yet (no limit: memory bounds it).
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return core_.in_flight(); }
+    // Times the CQ was full and CQEs waited in the kernel's overflow list (none lost), and
+    // CQEs the kernel dropped for want of memory (their ops never complete).
+    [[nodiscard]] std::uint64_t cq_overflows() const noexcept { return core_.cq_overflows(); }
+    [[nodiscard]] std::uint32_t cqes_dropped() const noexcept { return core_.cqes_dropped(); }
     // CQEs posted by the kernel and not reaped yet (a test's view of "completed, not seen").
     [[nodiscard]] std::uint32_t cqes_ready() noexcept;
     // Registers memory for fixed-buffer ops (policies::Registered); kept until teardown.
