@@ -9,10 +9,20 @@
 // accept and a provided-buffer ring (idle connections hold no buffer). SIGINT/SIGTERM: stop
 // accepting, let responses in flight finish, close the idle connections, drain every driver,
 // exit 0 — and exit 1 if any fd opened since start is still open.
-// Run: ringbahn.example.http_server [--port P] [--threads N] [--root DIR]
+// Defences, as a real server needs them (defaults in Limits below):
+//   --header-timeout-ms  a request's header must be complete this long after its first byte,
+//                        else 408 and close (slow-loris: one byte at a time does not reset it);
+//   --idle-timeout-ms    a keep-alive connection with no request for this long is closed;
+//   --max-connections    per worker; past it a new connection gets 503 and is closed (default:
+//                        the process's fd limit, raised to its hard limit, shared by workers).
+// An idle connection holds no read buffer (provided buffers), no output buffer, no timer of its
+// own in user space: its read op carries the deadline (a linked timeout).
+// Run: ringbahn.example.http_server [--port P] [--threads N] [--root DIR] [--header-timeout-ms MS]
+//      [--idle-timeout-ms MS] [--max-connections N]
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -40,14 +50,23 @@ import ringbahn;
 using namespace ringbahn;
 using Driver = drivers::LocalDriver;
 
+struct Limits {
+    std::chrono::milliseconds header_timeout{10'000}; // nginx: client_header_timeout 60 s
+    std::chrono::milliseconds idle_timeout{60'000};   // nginx: keepalive_timeout 75 s
+    int max_connections = 0;                          // per worker; 0: from the fd limit
+};
+
 struct Worker {
     Driver& driver;
     std::shared_ptr<BufferRing> buffers;
-    int root;           // directory fd for /file/
-    int stop;           // eventfd: readable once shutdown begins
-    int busy = 0;       // connections between reading a request and finishing its response
+    Limits limits;
+    int root;            // directory fd for /file/
+    int stop;            // eventfd: readable once shutdown begins
+    int busy = 0;        // connections between reading a request and finishing its response
+    int connections = 0; // open now
     bool stopping = false;
     long requests = 0;
+    long refused = 0;    // over max_connections
 };
 
 // Appends the response to one request; files are read through the ring.
@@ -82,17 +101,47 @@ Task<bool> send_all(Worker& w, int fd, http::Output& out) {
     co_return true;
 }
 
+// Lingering close: the client may still be sending the request we refused; closing with
+// unread bytes would reset the connection before it reads our answer.
+template <class R>
+Task<void> linger(R& ring) {
+    (void)ring.io().shutdown_write();
+    ring.set_read_timeout(std::chrono::seconds(1));
+    for (;;) {
+        auto rest = co_await ring.fill_buf();
+        if (!rest || rest->empty()) break;
+        ring.consume(rest->size());
+    }
+}
+
+// Reads a request's header under a deadline that its first byte starts (idle_timeout before
+// that), so a client trickling one byte at a time cannot hold the connection.
 Task<void> connection(Worker& w, io::TcpStream conn) {
+    ++w.connections;
     // Reads through a Ring whose buffers the kernel picks (an idle connection holds none);
     // responses go out with plain send ops from one growing vector, moved in and back out.
     Ring ring(w.driver, std::move(conn), policies::Provided{w.buffers});
     const int fd = ring.io().native_handle();
     std::string partial; // a request split across reads
     http::Output out;    // the responses to one batch of pipelined requests
+    std::chrono::steady_clock::time_point header_deadline{};
     bool open = true, refused = false;
     while (open && !w.stopping) {
+        if (partial.empty()) {
+            ring.set_read_timeout(w.limits.idle_timeout);
+        } else {
+            const auto left = header_deadline - std::chrono::steady_clock::now();
+            ring.set_read_timeout(std::max<std::chrono::nanoseconds>(left, std::chrono::milliseconds(1)));
+        }
         auto data = co_await ring.fill_buf();
-        if (!data || data->empty()) break;
+        if (!data && data.error() == std::errc::timed_out && !partial.empty()) {
+            http::append_status(out, 408, false); // a header that never finished
+            (void)co_await send_all(w, fd, out);
+            refused = true;
+            break;
+        }
+        if (!data || data->empty()) break; // closed, or idle too long
+        if (partial.empty()) header_deadline = std::chrono::steady_clock::now() + w.limits.header_timeout;
         std::string_view in(reinterpret_cast<const char*>(data->data()), data->size());
         if (!partial.empty()) in = partial.append(in);
         ++w.busy;
@@ -116,21 +165,22 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
         partial = open ? std::string(in.substr(used)) : std::string();
         ring.consume(data->size());
         if (!co_await send_all(w, fd, out)) open = false;
-        out.clear();
+        out = {}; // an idle connection keeps no output buffer
         --w.busy;
     }
-    if (refused) {
-        // Lingering close: the client may still be sending the request we refused; closing with
-        // unread bytes would reset the connection before it reads our answer.
-        (void)ring.io().shutdown_write();
-        ring.set_read_timeout(std::chrono::seconds(1));
-        for (;;) {
-            auto rest = co_await ring.fill_buf();
-            if (!rest || rest->empty()) break;
-            ring.consume(rest->size());
-        }
-    }
+    if (refused) co_await linger(ring);
     (void)co_await ring.close();
+    --w.connections;
+}
+
+// Over the connection limit: answer 503 and close, without reading (and without a Ring).
+Task<void> turn_away(Worker& w, io::TcpStream conn) {
+    ++w.refused;
+    http::Output out;
+    http::append_status(out, 503, false);
+    (void)co_await send_all(w, conn.native_handle(), out);
+    (void)conn.shutdown_write();
+    (void)co_await submit(w.driver, events::Close{conn.release()});
 }
 
 // Accepts until shutdown; then waits for the responses in flight.
@@ -141,6 +191,10 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
         if (next.index() == 1) break;
         auto& conn = next.get<0>();
         if (!conn) continue; // e.g. EMFILE: keep serving the connections we have
+        if (w.connections >= w.limits.max_connections) {
+            w.driver.spawn(turn_away(w, std::move(*conn)));
+            continue;
+        }
         (void)conn->set_nodelay();
         w.driver.spawn(connection(w, std::move(*conn)));
     }
@@ -148,10 +202,13 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
     while (w.busy > 0) co_await submit(w.driver, events::Timeout(std::chrono::milliseconds(1)));
 } // idle connections are closed when the driver goes (their reads are cancelled)
 
-void worker_thread(io::TcpListener& listener, int root, int stop, std::atomic<long>& requests) {
-    auto driver = Driver::create({.entries = 1024}).value();
+void worker_thread(io::TcpListener& listener, Limits limits, int root, int stop,
+                   std::atomic<long>& requests) {
+    // 256 SQ entries batch a loop turn's SQEs; ops in flight (a read per connection) are not
+    // limited by it. 512 buffers of 16 KiB serve the connections that have data right now.
+    auto driver = Driver::create({.entries = 256}).value();
     auto buffers = BufferRing::create(*driver, 512, 16 * 1024).value();
-    Worker w{*driver, buffers, root, stop};
+    Worker w{*driver, buffers, limits, root, stop};
     block_on(*driver, serve(w, listener));
     requests += w.requests;
 }
@@ -160,16 +217,31 @@ int main(int argc, char** argv) {
     int port = 8080;
     unsigned threads = std::max(1u, std::thread::hardware_concurrency());
     std::string root = ".";
-    for (int i = 1; i + 1 < argc; i += 2) {
+    Limits limits;
+    for (int i = 1; i < argc; i += 2) {
         const std::string_view a = argv[i];
-        if (a == "--port") port = std::atoi(argv[i + 1]);
-        else if (a == "--threads") threads = unsigned(std::max(1, std::atoi(argv[i + 1])));
-        else if (a == "--root") root = argv[i + 1];
+        const char* v = i + 1 < argc ? argv[i + 1] : "";
+        if (a == "--port") port = std::atoi(v);
+        else if (a == "--threads") threads = unsigned(std::max(1, std::atoi(v)));
+        else if (a == "--root") root = v;
+        else if (a == "--header-timeout-ms") limits.header_timeout = std::chrono::milliseconds(std::max(1, std::atoi(v)));
+        else if (a == "--idle-timeout-ms") limits.idle_timeout = std::chrono::milliseconds(std::max(1, std::atoi(v)));
+        else if (a == "--max-connections") limits.max_connections = std::max(1, std::atoi(v));
         else {
-            std::fprintf(stderr, "usage: %s [--port P] [--threads N] [--root DIR]\n", argv[0]);
+            std::fprintf(stderr,
+                         "usage: %s [--port P] [--threads N] [--root DIR] [--header-timeout-ms MS]"
+                         " [--idle-timeout-ms MS] [--max-connections N]\n", argv[0]);
             return 2;
         }
     }
+    // Every connection is an fd: take the hard limit, and share it between the workers (a
+    // few fds kept for the listeners, the root, files being served).
+    ::rlimit nofile{};
+    ::getrlimit(RLIMIT_NOFILE, &nofile);
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+    if (limits.max_connections == 0)
+        limits.max_connections = std::max(1, int((std::min<rlim_t>(nofile.rlim_cur, 1 << 20) - 64) / threads));
     ::signal(SIGPIPE, SIG_IGN);
     const int fds_at_start = http::open_fds();
     // Shutdown signals go to sigwait below, not to the workers.
@@ -197,13 +269,17 @@ int main(int argc, char** argv) {
         port = ntohs(reinterpret_cast<const sockaddr_in*>(l->local_address()->data())->sin_port);
         listeners.push_back(std::move(*l));
     }
-    std::printf("listening on 127.0.0.1:%d with %u thread(s), files from %s\n", port, threads, root.c_str());
+    std::printf("listening on 127.0.0.1:%d with %u thread(s), files from %s; up to %d connections per "
+                "thread, header timeout %lld ms, idle timeout %lld ms\n",
+                port, threads, root.c_str(), limits.max_connections,
+                static_cast<long long>(limits.header_timeout.count()),
+                static_cast<long long>(limits.idle_timeout.count()));
     std::fflush(stdout);
 
     std::atomic<long> requests{0};
     std::vector<std::thread> workers;
     for (unsigned t = 0; t < threads; ++t)
-        workers.emplace_back(worker_thread, std::ref(listeners[t]), root_fd, stop, std::ref(requests));
+        workers.emplace_back(worker_thread, std::ref(listeners[t]), limits, root_fd, stop, std::ref(requests));
     int sig = 0;
     sigwait(&signals, &sig);
     const std::uint64_t one = 1;
