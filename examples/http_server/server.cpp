@@ -14,9 +14,11 @@
 //                        else 408 and close (slow-loris: one byte at a time does not reset it);
 //   --idle-timeout-ms    a keep-alive connection with no request for this long is closed;
 //   --max-connections    per worker; past it a new connection gets 503 and is closed (default:
-//                        the process's fd limit, raised to its hard limit, shared by workers).
-// An idle connection holds no read buffer (provided buffers), no output buffer, no timer of its
-// own in user space: its read op carries the deadline (a linked timeout).
+//                        the process's fd limit, raised to its hard limit, shared by workers);
+//   --park-after-ms      a connection idle this long (default 100) leaves its coroutine and
+//                        waits in an epoll set (16 bytes); the idle timeout is checked there
+//                        once a second.
+// An idle connection holds no read buffer (provided buffers), no output buffer, no frame.
 // Run: ringbahn.example.http_server [--port P] [--threads N] [--root DIR] [--header-timeout-ms MS]
 //      [--idle-timeout-ms MS] [--max-connections N]
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -54,12 +57,14 @@ using Driver = drivers::LocalDriver;
 struct Limits {
     std::chrono::milliseconds header_timeout{10'000}; // nginx: client_header_timeout 60 s
     std::chrono::milliseconds idle_timeout{60'000};   // nginx: keepalive_timeout 75 s
+    std::chrono::milliseconds park_after{100};        // idle this long: parked (see Parked)
     int max_connections = 0;                          // per worker; 0: from the fd limit
 };
 
-// Idle keep-alive connections are parked in an epoll set that the ring polls — one PollAdd for
-// all of them — not in a coroutine each: an idle connection costs this process a table entry
-// (16 bytes), the way nginx keeps them. Level-triggered: data already there wakes it at once.
+// Connections idle for park_after are parked in an epoll set that the ring polls — one PollAdd
+// for all of them — not in a coroutine each: an idle connection costs this process a table
+// entry (16 bytes), the way nginx keeps them. Busy keep-alive connections never get here.
+// Level-triggered: data that came meanwhile wakes it at once.
 struct Parked {
     std::chrono::steady_clock::time_point deadline{};
     bool parked = false;
@@ -82,10 +87,10 @@ struct Worker {
 };
 
 // Hands an idle connection's fd to the epoll set until data comes or its idle time is up.
-void park(Worker& w, io::TcpStream conn) {
+void park(Worker& w, io::TcpStream conn, std::chrono::milliseconds idle_so_far) {
     const int fd = conn.release();
     if (std::size_t(fd) >= w.parked.size()) w.parked.resize(std::size_t(fd) + 1024);
-    w.parked[std::size_t(fd)] = {std::chrono::steady_clock::now() + w.limits.idle_timeout, true};
+    w.parked[std::size_t(fd)] = {std::chrono::steady_clock::now() + w.limits.idle_timeout - idle_so_far, true};
     ::epoll_event ev{.events = EPOLLIN | EPOLLRDHUP, .data = {.fd = fd}};
     if (::epoll_ctl(w.epoll, EPOLL_CTL_ADD, fd, &ev) != 0) {
         ::close(fd); // out of kernel memory for epoll items: shed this connection
@@ -159,20 +164,21 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
     http::Output out;    // the responses to one batch of pipelined requests
     std::chrono::steady_clock::time_point header_deadline{};
     bool open = true, refused = false;
-    bool first = true; // the epoll set saw data: the first read does not wait long
     while (open && !w.stopping) {
-        if (partial.empty() && !first) {
-            // Nothing pending and nothing buffered: idle from here on, parked.
-            co_return park(w, std::move(ring.io()));
-        }
         if (partial.empty()) {
-            ring.set_read_timeout(w.limits.idle_timeout);
+            // Between requests: a busy client's next one usually comes within park_after.
+            ring.set_read_timeout(std::min(w.limits.park_after, w.limits.idle_timeout));
         } else {
             const auto left = header_deadline - std::chrono::steady_clock::now();
             ring.set_read_timeout(std::max<std::chrono::nanoseconds>(left, std::chrono::milliseconds(1)));
         }
-        first = false;
         auto data = co_await ring.fill_buf();
+        if (!data && data.error() == std::errc::timed_out && partial.empty() &&
+            !ring.holds_read_buffer()) {
+            // Idle: nothing was read (a timed-out read took no bytes), nothing is buffered.
+            // Parked, its frame, Ring and buffers are gone until the client speaks again.
+            co_return park(w, std::move(ring.io()), std::min(w.limits.park_after, w.limits.idle_timeout));
+        }
         if (!data && data.error() == std::errc::timed_out && !partial.empty()) {
             http::append_status(out, 408, false); // a header that never finished
             (void)co_await send_all(w, fd, out);
@@ -264,7 +270,13 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
         }
         (void)conn->set_nodelay();
         ++w.connections;
-        park(w, std::move(*conn)); // a new connection waits for its first request parked
+        // A client that already sent its request is served at once; the others wait parked
+        // (16 bytes each) — thousands of silent connections cost no frames.
+        char byte;
+        if (::recv(conn->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+            w.driver.spawn(connection(w, std::move(*conn)));
+        else
+            park(w, std::move(*conn), std::chrono::milliseconds(0));
     }
     w.stopping = true;
     while (w.busy > 0) co_await submit(w.driver, events::Timeout(std::chrono::milliseconds(1)));
@@ -300,10 +312,11 @@ int main(int argc, char** argv) {
         else if (a == "--header-timeout-ms") limits.header_timeout = std::chrono::milliseconds(std::max(1, std::atoi(v)));
         else if (a == "--idle-timeout-ms") limits.idle_timeout = std::chrono::milliseconds(std::max(1, std::atoi(v)));
         else if (a == "--max-connections") limits.max_connections = std::max(1, std::atoi(v));
+        else if (a == "--park-after-ms") limits.park_after = std::chrono::milliseconds(std::max(1, std::atoi(v)));
         else {
             std::fprintf(stderr,
                          "usage: %s [--port P] [--threads N] [--root DIR] [--header-timeout-ms MS]"
-                         " [--idle-timeout-ms MS] [--max-connections N]\n", argv[0]);
+                         " [--idle-timeout-ms MS] [--max-connections N] [--park-after-ms MS]\n", argv[0]);
             return 2;
         }
     }
