@@ -4,6 +4,7 @@ module;
 #include <liburing.h>
 #include <cstdint>
 #include <span>
+#include <utility>
 export module ringbahn:slot_request;
 
 namespace ringbahn {
@@ -41,6 +42,8 @@ export class SlotRequest {
     }
     // The errno refuse() gave, or 0.
     [[nodiscard]] inline int refused() const noexcept { return refused_; }
+    // For a request made again after a refusal (a stream re-arming): the errno, cleared.
+    [[nodiscard]] inline int take_refusal() noexcept { return std::exchange(refused_, 0); }
 
   private:
     friend class SlotWaitList;

@@ -83,7 +83,7 @@ class Stream : private SlotRequest {
             if (eof_) co_return event_.item({0, 0});
             if (end_) co_return std::unexpected(*end_);
             const CqeResult cqe = co_await NextCqe{*this};
-            if (!cqe.more()) { // the kernel is done with this arming
+            if (!cqe.more() && c_ != nullptr) { // the kernel is done with this arming
                 std::exchange(c_, nullptr)->finish_stream();
                 phase_.store(Phase::idle, std::memory_order_relaxed);
             }
@@ -96,7 +96,9 @@ class Stream : private SlotRequest {
                 if (c_ == nullptr) co_await event_.refills()->when_available(Poster(*driver_));
                 continue; // re-armed by the next NextCqe
             }
-            if (cqe.more()) co_return std::unexpected(errno_code(-cqe.res)); // the op goes on
+            // The op goes on (F_MORE), or ended on an error that may pass (EMFILE at an accept,
+            // ECONNRESET): the next next() re-arms it. Only an op that can never work ends it.
+            if (cqe.more() || !final_error(-cqe.res)) co_return std::unexpected(errno_code(-cqe.res));
             end_ = errno_code(-cqe.res);
         }
     }
@@ -107,6 +109,11 @@ class Stream : private SlotRequest {
 
   private:
     enum class Phase : std::uint8_t { idle, waiting, granted, gone };
+
+    // Errors that re-arming would only repeat: the fd or the op's arguments are wrong.
+    static bool final_error(int err) noexcept {
+        return err == EBADF || err == EINVAL || err == ENOTSOCK || err == EOPNOTSUPP || err == EFAULT;
+    }
 
     // Waits for the op's next CQE, arming the op first if it is not armed. Asked to stop (a
     // when_any loser), it gives up waiting and yields ECANCELED marked F_MORE: the op stays
@@ -158,8 +165,20 @@ class Stream : private SlotRequest {
             if (!arm) return wait;
             s.phase_.store(Phase::waiting, std::memory_order_relaxed);
             ++s.arms_;
+            int refused = 0;
+            s.refused_ = &refused; // written only from inside acquire(), on this thread
             s.driver_->acquire(s); // may resume h elsewhere before returning
-            return true;
+            if (refused == 0) return true;
+            // Refused inside acquire (another thread's LocalDriver, a ring too small): nothing
+            // reached the kernel and nobody else will resume h. The stream ends this arming
+            // with the refusal, as if the kernel had answered it.
+            if (scope) std::exchange(scope, nullptr)->detach();
+            s.c_->forget_waiter();
+            std::exchange(s.c_, nullptr)->discard();
+            s.phase_.store(Phase::idle, std::memory_order_relaxed);
+            waiting = false;
+            ready = CqeResult{-refused, 0};
+            return false;
         }
         CqeResult await_resume() noexcept {
             if (scope) std::exchange(scope, nullptr)->detach();
@@ -184,6 +203,10 @@ class Stream : private SlotRequest {
     static void on_grant(SlotRequest& request, std::span<::io_uring_sqe> sqes) noexcept {
         auto& self = static_cast<Stream&>(request);
         if (sqes.empty()) {
+            if (const int err = request.take_refusal()) { // from inside acquire(): see NextCqe
+                *self.refused_ = err;
+                return;
+            }
             self.phase_.store(Phase::gone, std::memory_order_release);
             return;
         }
@@ -199,6 +222,7 @@ class Stream : private SlotRequest {
     std::optional<std::error_code> end_; // the final error, returned from now on
     bool eof_ = false;                   // end of file: an empty item from now on
     std::uint32_t arms_ = 0;
+    int* refused_ = nullptr; // NextCqe's flag, for a refusal inside acquire()
 };
 
 // Streams over the multishot events.

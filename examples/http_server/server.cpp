@@ -263,7 +263,12 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
         auto next = co_await when_any(incoming.next(), submit(w.driver, events::PollAdd{w.stop, POLLIN}));
         if (next.index() == 1) break;
         auto& conn = next.get<0>();
-        if (!conn) continue; // e.g. EMFILE: keep serving the connections we have
+        if (!conn) {
+            // EMFILE, ENOMEM, ...: keep serving the connections we have, and try again shortly
+            // (the stream re-arms the accept; the backlog keeps the clients meanwhile).
+            (void)co_await submit(w.driver, events::Timeout(std::chrono::milliseconds(10)));
+            continue;
+        }
         if (w.connections >= w.limits.max_connections) {
             w.driver.spawn(turn_away(w, std::move(*conn)));
             continue;

@@ -91,6 +91,15 @@ bool RingCore::flush_overflow() noexcept {
     return true;
 }
 
+bool RingCore::make_sq_space(std::uint32_t n) noexcept {
+    const int rc = submit();
+    if (sq_space_left(ring_) >= n) return true;
+    if (rc == 0 && (setup_flags_ & IORING_SETUP_SQPOLL))
+        for (int tries = 0; tries < 1000 && sq_space_left(ring_) < n; ++tries)
+            if (::io_uring_sqring_wait(&ring_) < 0) break;
+    return sq_space_left(ring_) >= n;
+}
+
 ::io_uring_sqe* RingCore::get_sqe_flushing() noexcept {
     if (auto* sqe = get_sqe(ring_)) return sqe;
     submit(); // the kernel copies SQEs at submit: their slots are free again after it

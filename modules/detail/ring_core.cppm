@@ -186,9 +186,12 @@ class RingCore {
     inline bool can_grant(std::uint32_t n) noexcept {
         if (sq_space_left(ring_) >= n) [[likely]]
             return true;
-        submit(); // frees SQ slots unless the kernel pushes back (-EBUSY)
-        return sq_space_left(ring_) >= n;
+        return make_sq_space(n);
     }
+    // Submits to free SQ slots (unless the kernel pushes back with -EBUSY). With SQPOLL the
+    // kernel thread frees them as it consumes the SQ, so wait for that (microseconds): parking
+    // would wait for a CQE, which idle ops may never produce.
+    bool make_sq_space(std::uint32_t n) noexcept;
 
     inline void grant(SlotRequest& r) noexcept {
         const std::uint32_t n = r.sqes_needed();

@@ -37,14 +37,15 @@ Task<void> all_timers(D& d, std::vector<std::uint8_t>& seen) {
 }
 
 template <class D>
-Task<int> accept_all(D& d, io::TcpListener& l, int expected) {
-    auto incoming = l.incoming(d);
+Task<int> accept_all(D& d, int listen_fd, int expected, std::uint32_t& arms) {
+    auto incoming = accept_stream(d, listen_fd);
     int accepted = 0;
     while (accepted < expected) {
-        auto conn = co_await incoming.next();
-        if (!conn) break; // counted short: the CHECK below fails
-        ++accepted;
+        auto fd = co_await incoming.next();
+        if (!fd) break; // counted short: the CHECK below fails
+        ++accepted;     // the OwnedFd closes it
     }
+    arms = incoming.arms();
     co_return accepted;
 }
 } // namespace
@@ -79,7 +80,13 @@ TEMPLATE_TEST_CASE("a burst of 1,000 connections into a multishot accept on a CQ
         clients.push_back(std::move(c));
     }
     const int fds_before = test::fd_count();
-    CHECK(block_on(*d, accept_all(*d, l, conns)) == conns);
+    std::uint32_t arms = 0;
+    CHECK(block_on(*d, accept_all(*d, l.native_handle(), conns, arms)) == conns);
+    // Whether the kernel ended the multishot accept (and the stream re-armed it) depends on
+    // how the burst met the CQ; either way nothing may be lost.
+    UNSCOPED_INFO("multishot accept armed " << arms << " time(s), CQ overflowed "
+                                            << d->cq_overflows() << " time(s)");
+    CHECK(arms >= 1u);
     CHECK(test::fd_count() == fds_before); // every accepted fd was closed with its TcpStream
     CHECK(d->cqes_dropped() == 0u);
 }
