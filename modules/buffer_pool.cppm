@@ -20,6 +20,7 @@ export module ringbahn:buffer_pool;
 import :buffer;
 import :drive;
 import :error;
+import :stop_scope;
 
 namespace ringbahn {
 
@@ -104,6 +105,8 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     // waiter and its resumption posted to the waiter's driver (never run inline by whoever
     // returned the lease: that may be a destructor, or a driver's teardown). Destroying the
     // awaiter while it waits withdraws it; a lease already handed to it goes back to the pool.
+    // Asked to stop while it waits (a when_any loser), it withdraws and resumes with
+    // std::errc::operation_canceled — unless a lease was handed to it first: then it has it.
     class [[nodiscard]] Acquire {
       public:
         Acquire(std::shared_ptr<BufferPool> pool, Poster waker) noexcept
@@ -111,18 +114,44 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)), waker_(o.waker_) {}
         Acquire(const Acquire&) = delete;
         ~Acquire() {
-            if (waiting_) pool_->withdraw(*this);
+            if (scope_) scope_->detach(); // no stop reaches us from here on
+            if (waiting_) (void)pool_->withdraw(*this);
             if (posted_) waker_.unpost(continuation_); // result_'s lease returns with us
         }
         bool await_ready() { return pool_->try_take(result_); }
-        bool await_suspend(std::coroutine_handle<> h) { return pool_->park(*this, h); }
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            StopScope* scope = stop_scope_of(h);
+            if (scope == nullptr) return pool_->park(*this, h);
+            bool parked = false;
+            // Under the scope's lock: a stop request sees us either not yet parked (then we
+            // do not park) or parked (then on_stop withdraws us).
+            if (!scope->attach_then(this, &Acquire::on_stop, [&] { parked = pool_->park(*this, h); })) {
+                result_.emplace(std::unexpected(std::make_error_code(std::errc::operation_canceled)));
+                return false;
+            }
+            if (!parked) scope->detach(); // a buffer was free after all
+            else scope_ = scope;
+            return parked;
+        }
         Result<PoolLease> await_resume() {
+            if (scope_) std::exchange(scope_, nullptr)->detach();
             posted_ = false;
             return std::move(*result_);
         }
 
       private:
         friend class BufferPool;
+        // Under the scope's lock: still queued → withdraw and resume with ECANCELED; already
+        // handed a lease (give_back posted us) → nothing to do, we keep it.
+        static void on_stop(void* leaf) noexcept {
+            auto& self = *static_cast<Acquire*>(leaf);
+            if (!self.pool_->withdraw(self)) return;
+            self.result_.emplace(std::unexpected(std::make_error_code(std::errc::operation_canceled)));
+            self.posted_ = true;
+            self.waker_.post(self.continuation_);
+        }
+        StopScope* scope_ = nullptr;
         std::shared_ptr<BufferPool> pool_;
         std::optional<Result<PoolLease>> result_;
         std::coroutine_handle<> continuation_;
@@ -194,7 +223,8 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         return true;
     }
 
-    void withdraw(Acquire& a) noexcept {
+    // Whether `a` was still queued (then it is not any more).
+    bool withdraw(Acquire& a) noexcept {
         std::lock_guard lock(mutex_);
         Acquire** link = &head_;
         Acquire* prev = nullptr;
@@ -202,10 +232,11 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
             prev = *link;
             link = &(*link)->next_;
         }
-        if (!*link) return;
+        if (!*link) return false;
         *link = a.next_;
         if (tail_ == &a) tail_ = prev;
         a.waiting_ = false;
+        return true;
     }
 
     // A lease came back: hand it to the oldest waiter (resumed by its driver), or free it.

@@ -15,6 +15,7 @@ module;
 export module ringbahn:buffer_ring;
 import :drive;
 import :error;
+import :stop_scope;
 
 namespace ringbahn {
 
@@ -128,31 +129,63 @@ export class BufferRing : public std::enable_shared_from_this<BufferRing> {
     }
 
     // Awaitable: ready once a buffer is back in the ring; resumed through the waiter's driver.
+    // Asked to stop while it waits (a when_any loser), it stops waiting and resumes at once:
+    // the caller sees the stop request.
     class WhenAvailable {
       public:
         WhenAvailable(BufferRing& ring, Poster poster) noexcept : ring_(&ring), poster_(poster) {}
         WhenAvailable(const WhenAvailable&) = delete;
         ~WhenAvailable() {
+            if (scope_) scope_->detach();
             if (!waiting_) return;
-            std::lock_guard lock(ring_->mutex_);
-            std::erase_if(ring_->waiters_, [&](const Waiter& w) { return w.handle == handle_; });
+            {
+                std::lock_guard lock(ring_->mutex_);
+                std::erase_if(ring_->waiters_, [&](const Waiter& w) { return w.handle == handle_; });
+            }
             poster_.unpost(handle_);
         }
         bool await_ready() const noexcept { return ring_->available() > 0; }
-        bool await_suspend(std::coroutine_handle<> h) {
-            std::lock_guard lock(ring_->mutex_);
-            if (ring_->available() > 0) return false;
-            handle_ = h;
-            waiting_ = true;
-            ring_->waiters_.push_back({h, poster_});
-            return true;
+        template <class P>
+        bool await_suspend(std::coroutine_handle<P> h) {
+            StopScope* scope = stop_scope_of(h);
+            bool parked = false;
+            const auto park = [&] {
+                std::lock_guard lock(ring_->mutex_);
+                if (ring_->available() > 0) return;
+                handle_ = h;
+                waiting_ = parked = true;
+                ring_->waiters_.push_back({h, poster_});
+            };
+            if (scope == nullptr) {
+                park();
+                return parked;
+            }
+            if (!scope->attach_then(this, &WhenAvailable::on_stop, park)) return false; // stopped
+            if (parked) scope_ = scope;
+            else scope->detach();
+            return parked;
         }
-        void await_resume() noexcept { waiting_ = false; }
+        void await_resume() noexcept {
+            if (scope_) std::exchange(scope_, nullptr)->detach();
+            waiting_ = false;
+        }
 
       private:
+        // Under the scope's lock: if still queued, leave the queue and resume through the driver.
+        static void on_stop(void* leaf) noexcept {
+            auto& self = *static_cast<WhenAvailable*>(leaf);
+            {
+                std::lock_guard lock(self.ring_->mutex_);
+                const auto n = std::erase_if(self.ring_->waiters_,
+                                             [&](const Waiter& w) { return w.handle == self.handle_; });
+                if (n == 0) return; // a buffer came back: give_back posted us already
+            }
+            self.poster_.post(self.handle_);
+        }
         BufferRing* ring_;
         Poster poster_;
         std::coroutine_handle<> handle_;
+        StopScope* scope_ = nullptr;
         bool waiting_ = false;
     };
     [[nodiscard]] WhenAvailable when_available(Poster poster) noexcept { return {*this, poster}; }
