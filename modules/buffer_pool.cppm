@@ -118,7 +118,13 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
             if (waiting_) (void)pool_->withdraw(*this);
             if (posted_) waker_.unpost(continuation_); // result_'s lease returns with us
         }
-        bool await_ready() { return pool_->try_take(result_); }
+        bool await_ready() {
+            if (!pool_) [[unlikely]] { // a policy made from a null pool
+                result_.emplace(std::unexpected(errno_code(EINVAL)));
+                return true;
+            }
+            return pool_->try_take(result_);
+        }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
             StopScope* scope = stop_scope_of(h);

@@ -21,6 +21,29 @@ namespace ringbahn {
 
 export class BufferRing;
 
+namespace detail {
+struct CqeBufferKeyMaker; // not exported: code outside the module cannot name it
+}
+
+// The right to turn a CQE's buffer id into a lease (or to put it back). Only the events that
+// read IORING_CQE_F_BUFFER can make one: a user who named an id by hand could take a buffer the
+// kernel still owns (and later put it in the ring twice).
+export class CqeBufferKey {
+  public:
+    CqeBufferKey(const CqeBufferKey&) = delete;
+    CqeBufferKey& operator=(const CqeBufferKey&) = delete;
+
+  private:
+    CqeBufferKey() = default;
+    friend struct detail::CqeBufferKeyMaker;
+};
+
+namespace detail {
+struct CqeBufferKeyMaker {
+    static inline CqeBufferKey make() noexcept { return CqeBufferKey{}; }
+};
+} // namespace detail
+
 // One buffer of a BufferRing, lent out: the bytes a read or recv put there (size() is how
 // many). Destroying it puts the buffer back in the ring for the kernel to fill again — also
 // from a Cancellation, after the CQE of an op whose awaiter went away. A lease can also own
@@ -114,14 +137,15 @@ export class BufferRing : public std::enable_shared_from_this<BufferRing> {
     // A CQE said the kernel filled buffer `id` with `bytes`: lend it out. An id this ring does
     // not have (a CQE from another ring's group of the same number: the BufferRing used on a
     // driver it is not registered with) gives an empty lease and touches nothing.
-    [[nodiscard]] inline ProvidedLease lease(std::uint32_t id, std::size_t bytes) noexcept {
+    [[nodiscard]] inline ProvidedLease lease(const CqeBufferKey&, std::uint32_t id,
+                                             std::size_t bytes) noexcept {
         if (id >= count_ || bytes > size_) [[unlikely]]
             return ProvidedLease(nullptr, nullptr, 0, -1);
         available_.fetch_sub(1, std::memory_order_acq_rel);
         return ProvidedLease(shared_from_this(), slab_ + std::size_t(id) * size_, bytes, int(id));
     }
     // A CQE took buffer `id` but nobody will see it (a cancelled op): put it straight back.
-    inline void reclaim(std::uint32_t id) noexcept {
+    inline void reclaim(const CqeBufferKey&, std::uint32_t id) noexcept {
         if (id >= count_) [[unlikely]]
             return; // not ours (see lease())
         available_.fetch_sub(1, std::memory_order_acq_rel);

@@ -20,7 +20,9 @@ export struct Pooled {
     static constexpr bool keep_leases = false;
 
     explicit Pooled(std::shared_ptr<BufferPool> pool) noexcept : pool(std::move(pool)) {}
-    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) { return pool->acquire(waker); }
+    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) {
+        return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
+    }
 
     std::shared_ptr<BufferPool> pool;
 };

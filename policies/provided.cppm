@@ -34,14 +34,17 @@ export struct Provided {
     explicit Provided(std::shared_ptr<BufferRing> ring) noexcept : ring(std::move(ring)) {}
 
     [[nodiscard]] Ready<Result<Lease>> acquire(Poster) {
-        return {ProvidedLease::heap(ring->buffer_size())};
+        return {ProvidedLease::heap(ring ? ring->buffer_size() : 4096)};
     }
     [[nodiscard]] events::ReadProvided read_event(int fd, std::uint64_t offset) const {
         return {fd, offset, ring};
     }
-    [[nodiscard]] Lease fallback_lease() const { return ProvidedLease::heap(ring->buffer_size()); }
+    // (A null ring: every read fails with EINVAL, from read_event's prepare.)
+    [[nodiscard]] Lease fallback_lease() const {
+        return ProvidedLease::heap(ring ? ring->buffer_size() : 4096);
+    }
     [[nodiscard]] bool running_low() const noexcept {
-        return ring->available() < std::max<std::uint32_t>(1, ring->count() / 8);
+        return ring && ring->available() < std::max<std::uint32_t>(1, ring->count() / 8);
     }
 
     std::shared_ptr<BufferRing> ring;

@@ -43,7 +43,9 @@ export struct Registered {
         return Registered(std::move(*pool));
     }
 
-    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) { return pool->acquire(waker); }
+    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) {
+        return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
+    }
 
     std::shared_ptr<BufferPool> pool;
 

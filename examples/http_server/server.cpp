@@ -15,6 +15,8 @@
 //   --idle-timeout-ms    a keep-alive connection with no request for this long is closed;
 //   --max-connections    per worker; past it a new connection gets 503 and is closed (default:
 //                        the process's fd limit, raised to its hard limit, shared by workers);
+//   --send-timeout-ms    a response the client does not take within this (30 s) closes the
+//                        connection (a client that never reads cannot pin a response);
 //   --park-after-ms      a connection idle this long (default 100) leaves its coroutine and
 //                        waits in an epoll set (16 bytes); the idle timeout is checked there
 //                        once a second.
@@ -27,6 +29,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -58,6 +61,8 @@ struct Limits {
     std::chrono::milliseconds header_timeout{10'000}; // nginx: client_header_timeout 60 s
     std::chrono::milliseconds idle_timeout{60'000};   // nginx: keepalive_timeout 75 s
     std::chrono::milliseconds park_after{100};        // idle this long: parked (see Parked)
+    std::chrono::milliseconds send_timeout{30'000};   // nginx: send_timeout 60 s
+    std::chrono::milliseconds shutdown_grace{5'000};  // responses in flight at SIGTERM
     int max_connections = 0;                          // per worker; 0: from the fd limit
 };
 
@@ -107,32 +112,44 @@ void unpark(Worker& w, int fd) {
     --w.parked_count;
 }
 
-// Appends the response to one request; files are read through the ring.
+// Appends the response to one request; files are read through the ring. Only regular files
+// are served (a directory or a FIFO under --root is 404: a FIFO would block its open or read).
 Task<void> respond(Worker& w, const http::Request& req, http::Output& out) {
     ++w.requests;
     if (req.method != "GET") co_return http::append_status(out, 405, req.keep_alive);
     if (req.target == "/") co_return http::append_ok(out, http::hello_body, "text/plain", req.keep_alive);
     const std::string_view name = http::file_name(req.target);
     if (name.empty()) co_return http::append_status(out, 404, req.keep_alive);
-    auto [o, fd] = co_await submit(w.driver, events::Openat{w.root, name, O_RDONLY});
+    auto [o, fd] = co_await submit(w.driver, events::Openat{w.root, name, O_RDONLY | O_NONBLOCK});
     if (!fd) co_return http::append_status(out, 404, req.keep_alive);
+    struct stat st{};
+    if (::fstat(int(*fd), &st) != 0 || !S_ISREG(st.st_mode)) {
+        (void)co_await submit(w.driver, events::Close{int(*fd)});
+        co_return http::append_status(out, 404, req.keep_alive);
+    }
     std::string body;
     std::uint64_t at = 0;
+    bool failed = false;
     for (;;) {
         auto [r, n] = co_await submit(w.driver, events::Read<>{int(*fd), std::vector<std::byte>(64 * 1024), at});
+        if (!n) failed = true; // not end of file: an error, answered as one
         if (!n || *n == 0) break;
         body.append(reinterpret_cast<const char*>(r.buf.data()), *n);
         at += *n;
     }
     (void)co_await submit(w.driver, events::Close{int(*fd)});
+    if (failed) co_return http::append_status(out, 500, false);
     http::append_ok(out, body, "application/octet-stream", req.keep_alive);
 }
 
-// Sends all of out (MSG_WAITALL: the kernel retries short sends) and hands the buffer back.
+// Sends all of out (MSG_WAITALL: the kernel retries short sends) and hands the buffer back;
+// false if the client does not take it within send_timeout (it is not reading) or is gone.
 Task<bool> send_all(Worker& w, int fd, http::Output& out) {
     while (!out.empty()) {
-        auto [sent, n] = co_await submit(w.driver, events::Send<http::Output>{fd, std::move(out), MSG_WAITALL});
-        out = std::move(sent.buf);
+        auto [sent, n] = co_await submit(
+            w.driver, events::with_timeout(events::Send<http::Output>{fd, std::move(out), MSG_WAITALL},
+                                           w.limits.send_timeout));
+        out = std::move(sent.event.buf);
         if (!n || *n == 0) co_return false;
         out.erase(out.begin(), out.begin() + long(*n));
     }
@@ -141,11 +158,15 @@ Task<bool> send_all(Worker& w, int fd, http::Output& out) {
 
 // Lingering close: the client may still be sending the request we refused; closing with
 // unread bytes would reset the connection before it reads our answer.
+// Two seconds at most in all: a client trickling bytes does not keep it open.
 template <class R>
-Task<void> linger(R& ring) {
+Task<void> linger(R& ring, const Worker& w) {
     (void)ring.io().shutdown_write();
-    ring.set_read_timeout(std::chrono::seconds(1));
-    for (;;) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!w.stopping) {
+        const auto left = end - std::chrono::steady_clock::now();
+        if (left <= std::chrono::nanoseconds(0)) break;
+        ring.set_read_timeout(left);
         auto rest = co_await ring.fill_buf();
         if (!rest || rest->empty()) break;
         ring.consume(rest->size());
@@ -213,7 +234,7 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
         out = {}; // an idle connection keeps no output buffer
         --w.busy;
     }
-    if (refused) co_await linger(ring);
+    if (refused) co_await linger(ring, w);
     (void)co_await ring.close();
     --w.connections;
 }
@@ -284,7 +305,11 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
             park(w, std::move(*conn), std::chrono::milliseconds(0));
     }
     w.stopping = true;
-    while (w.busy > 0) co_await submit(w.driver, events::Timeout(std::chrono::milliseconds(1)));
+    // Let the responses in flight finish, for shutdown_grace at most: what is still going
+    // then (a client not reading) is cancelled with the driver.
+    const auto end = std::chrono::steady_clock::now() + w.limits.shutdown_grace;
+    while (w.busy > 0 && std::chrono::steady_clock::now() < end)
+        co_await submit(w.driver, events::Timeout(std::chrono::milliseconds(1)));
 } // idle connections are closed when the driver goes (their reads are cancelled)
 
 void worker_thread(io::TcpListener& listener, Limits limits, int root, int stop,
@@ -318,10 +343,11 @@ int main(int argc, char** argv) {
         else if (a == "--idle-timeout-ms") limits.idle_timeout = std::chrono::milliseconds(std::max(1, std::atoi(v)));
         else if (a == "--max-connections") limits.max_connections = std::max(1, std::atoi(v));
         else if (a == "--park-after-ms") limits.park_after = std::chrono::milliseconds(std::max(1, std::atoi(v)));
+        else if (a == "--send-timeout-ms") limits.send_timeout = std::chrono::milliseconds(std::max(1, std::atoi(v)));
         else {
             std::fprintf(stderr,
                          "usage: %s [--port P] [--threads N] [--root DIR] [--header-timeout-ms MS]"
-                         " [--idle-timeout-ms MS] [--max-connections N] [--park-after-ms MS]\n", argv[0]);
+                         " [--idle-timeout-ms MS] [--max-connections N] [--park-after-ms MS] [--send-timeout-ms MS]\n", argv[0]);
             return 2;
         }
     }

@@ -135,8 +135,9 @@ struct Rescued {
             return Cancellation{[r = std::move(rescue), ring = std::move(inner.ring)](
                                     std::int32_t res, std::uint32_t flags) noexcept {
                 std::optional<Lease> lease;
-                if (flags & IORING_CQE_F_BUFFER)
-                    lease.emplace(ring->lease(flags >> IORING_CQE_BUFFER_SHIFT,
+                if ((flags & IORING_CQE_F_BUFFER) && ring)
+                    lease.emplace(ring->lease(detail::CqeBufferKeyMaker::make(),
+                                              flags >> IORING_CQE_BUFFER_SHIFT,
                                               res > 0 ? std::size_t(res) : 0));
                 r->deposit(std::move(lease), res);
             }};

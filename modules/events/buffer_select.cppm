@@ -22,7 +22,8 @@ namespace ringbahn::events {
 // Gives a buffer a CQE took back to its ring (the CQE of a cancelled op, or one nobody takes).
 inline Cancellation reclaim_buffer(std::shared_ptr<BufferRing> ring) {
     return Cancellation{[ring = std::move(ring)](std::int32_t, std::uint32_t flags) noexcept {
-        if (flags & IORING_CQE_F_BUFFER) ring->reclaim(flags >> IORING_CQE_BUFFER_SHIFT);
+        if ((flags & IORING_CQE_F_BUFFER) && ring)
+            ring->reclaim(detail::CqeBufferKeyMaker::make(), flags >> IORING_CQE_BUFFER_SHIFT);
     }};
 }
 
@@ -36,13 +37,16 @@ export struct ReadProvided {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!ring) [[unlikely]]
+            return detail::prep_error(sqes[0], EINVAL); // no ring to pick from
         detail::prep_rw(sqes[0], IORING_OP_READ, fd, nullptr, ring->buffer_size(), offset);
         sqes[0].flags = IOSQE_BUFFER_SELECT;
         sqes[0].buf_group = ring->group();
     }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept {
-        if (flags & IORING_CQE_F_BUFFER)
-            lease.emplace(ring->lease(flags >> IORING_CQE_BUFFER_SHIFT, res > 0 ? std::size_t(res) : 0));
+        if ((flags & IORING_CQE_F_BUFFER) && ring)
+            lease.emplace(ring->lease(detail::CqeBufferKeyMaker::make(), flags >> IORING_CQE_BUFFER_SHIFT,
+                                      res > 0 ? std::size_t(res) : 0));
         return cqe_result(res);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return reclaim_buffer(std::move(ring)); }
@@ -60,14 +64,17 @@ export struct RecvMultishot {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!ring) [[unlikely]]
+            return detail::prep_error(sqes[0], EINVAL); // no ring to pick from: ends the stream
         detail::prep_rw(sqes[0], IORING_OP_RECV, fd, nullptr, 0, 0);
         sqes[0].ioprio = IORING_RECV_MULTISHOT;
         sqes[0].flags = IOSQE_BUFFER_SELECT;
         sqes[0].buf_group = ring->group();
     }
     [[nodiscard]] inline Result<Item> item(CqeResult cqe) noexcept {
-        if (!(cqe.flags & IORING_CQE_F_BUFFER)) return ProvidedLease::heap(0); // end of file
-        return ring->lease(cqe.flags >> IORING_CQE_BUFFER_SHIFT, std::size_t(cqe.res));
+        if (!(cqe.flags & IORING_CQE_F_BUFFER) || !ring) return ProvidedLease::heap(0); // end of file
+        return ring->lease(detail::CqeBufferKeyMaker::make(), cqe.flags >> IORING_CQE_BUFFER_SHIFT,
+                           std::size_t(cqe.res));
     }
     [[nodiscard]] inline bool ends(CqeResult cqe) const noexcept { return cqe.res == 0; }
     [[nodiscard]] inline BufferRing* refills() const noexcept { return ring.get(); }
