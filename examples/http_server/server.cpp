@@ -85,10 +85,8 @@ struct Worker {
     int connections = 0; // open now
     bool stopping = false;
     long requests = 0;
-    long refused = 0;    // over max_connections
     int epoll = -1;              // the idle connections
     std::vector<Parked> parked;  // indexed by fd
-    int parked_count = 0;
 };
 
 // Hands an idle connection's fd to the epoll set until data comes or its idle time is up.
@@ -101,15 +99,12 @@ void park(Worker& w, io::TcpStream conn, std::chrono::milliseconds idle_so_far) 
         ::close(fd); // out of kernel memory for epoll items: shed this connection
         w.parked[std::size_t(fd)].parked = false;
         --w.connections;
-        return;
     }
-    ++w.parked_count;
 }
 
 void unpark(Worker& w, int fd) {
     ::epoll_ctl(w.epoll, EPOLL_CTL_DEL, fd, nullptr);
     w.parked[std::size_t(fd)].parked = false;
-    --w.parked_count;
 }
 
 // Appends the response to one request; files are read through the ring. Only regular files
@@ -269,7 +264,6 @@ Task<void> idle_connections(Worker& w) {
 
 // Over the connection limit: answer 503 and close, without reading (and without a Ring).
 Task<void> turn_away(Worker& w, io::TcpStream conn) {
-    ++w.refused; // not counted in connections: it is closed at once
     http::Output out;
     http::append_status(out, 503, false);
     (void)co_await send_all(w, conn.native_handle(), out);

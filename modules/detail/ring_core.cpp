@@ -39,6 +39,7 @@ Result<void> RingCore::open(const RingOptions& options) {
         IORING_SETUP_DEFER_TASKRUN,  // 6.1
     };
     std::uint32_t flags = options.setup_flags;
+    std::uint32_t features = 0; // IORING_FEAT_* the kernel reported
     for (;;) {
         ::io_uring_params params{};
         // A big CQ absorbs bursts (a thousand timers firing together, a storm of accepts)
@@ -51,7 +52,7 @@ Result<void> RingCore::open(const RingOptions& options) {
         params.sq_thread_idle = options.sq_thread_idle_ms;
         const int rc = ::io_uring_queue_init_params(options.entries, &ring_, &params);
         if (rc == 0) {
-            params_features_ = params.features;
+            features = params.features;
             break;
         }
         if (rc != -EINVAL) return std::unexpected(errno_code(-rc));
@@ -65,7 +66,7 @@ Result<void> RingCore::open(const RingOptions& options) {
     open_ = true;
     // Ops in flight are not capped at the CQ's size (see RingCore): only a kernel that keeps
     // the CQEs that do not fit (5.5) makes that safe.
-    if (!(params_features_ & IORING_FEAT_NODROP)) return std::unexpected(errno_code(EOPNOTSUPP));
+    if (!(features & IORING_FEAT_NODROP)) return std::unexpected(errno_code(EOPNOTSUPP));
     if (::io_uring_probe* probe = ::io_uring_get_probe_ring(&ring_)) {
         for (auto& word : supported_) word = 0;
         for (unsigned i = 0; i < probe->ops_len && i < 256; ++i)
@@ -82,13 +83,9 @@ Result<void> RingCore::open(const RingOptions& options) {
     return {};
 }
 
-bool RingCore::flush_overflow() noexcept {
-    const unsigned sq_flags = std::atomic_ref<unsigned>(*ring_.sq.kflags).load(std::memory_order_relaxed);
-    if (!(sq_flags & IORING_SQ_CQ_OVERFLOW)) [[likely]]
-        return false;
+void RingCore::flush_overflow() noexcept {
     cq_overflows_.fetch_add(1, std::memory_order_relaxed);
     ::io_uring_get_events(&ring_); // enter with GETEVENTS: the kernel moves them into the CQ
-    return true;
 }
 
 bool RingCore::make_sq_space(std::uint32_t n) noexcept {
