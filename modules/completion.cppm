@@ -154,10 +154,16 @@ export class Completion {
     }
 
     // Before the op is granted: K writes SQE i's CQE to results[i] (linked ops).
-    inline void record_sqe_results(CqeResult* results) noexcept { sqe_results_ = results; }
+    inline void record_sqe_results(CqeResult* results) noexcept {
+        sqe_results_ = results;
+        plain_ = false;
+    }
 
     // Before the op is granted: make it a multishot op whose CQEs go to an inbox.
-    inline void make_stream() { inbox_ = new Inbox(); }
+    inline void make_stream() {
+        inbox_ = new Inbox();
+        plain_ = false;
+    }
 
     // The driver's CQE dispatch: routes one CQE of ours (user_data != 0) to its state.
     // K side. May resume a coroutine inline, or run a Cancellation and free the state.
@@ -169,6 +175,14 @@ export class Completion {
                                              std::uint32_t flags, bool tearing_down,
                                              bool exclusive = false) noexcept {
         auto* self = reinterpret_cast<Completion*>(user_data & ~tag_mask);
+        // Most CQEs: the only CQE of a one-SQE op — no index, stream, link or notification.
+        if ((user_data & tag_mask) == 0 && self->plain_ &&
+            !(flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF))) [[likely]] {
+            self->res_ = res;
+            self->flags_ = flags;
+            self->settle(tearing_down, exclusive);
+            return no_cancel;
+        }
         const auto index = static_cast<std::uint32_t>(user_data >> 1) & 31;
         if (user_data & cancel_tag) return self->on_cancel_cqe(index, res, tearing_down);
         if (self->inbox_) [[unlikely]] {
@@ -308,7 +322,13 @@ export class Completion {
         if (sqes_total_ > 1) [[unlikely]]
             done_.fetch_or(std::uint32_t{1} << index, std::memory_order_relaxed);
         if (--sqes_left_ != 0) return follow_up(tearing_down); // other SQEs are still out
-        // The kernel is done with the op. res_/flags_ are published by the exchange (release).
+        settle(tearing_down, exclusive);
+        return no_cancel;
+    }
+
+    // The op's last CQE is in: the kernel is done with it. res_/flags_ are published by the
+    // exchange (release).
+    inline void settle(bool tearing_down, bool exclusive) noexcept {
         State expected = State::submitted;
         const State next = tearing_down ? State::orphaned : State::completed;
         if (exclusive ? settle_exclusive(expected, next)
@@ -316,10 +336,9 @@ export class Completion {
                                                        std::memory_order_acquire)) {
             // Resuming hands the state to the awaiter, which frees it: touch nothing after.
             if (next == State::completed) continuation_.resume();
-            return no_cancel;
+            return;
         }
         release(); // cancelled: drop the op's reference
-        return no_cancel;
     }
 
     // A cancel SQE's CQE: follow up on a chain that is still running (see the header).
@@ -400,6 +419,7 @@ export class Completion {
     std::uint32_t sqes_left_;            // K only
     std::uint8_t sqes_total_;
     std::uint8_t cancel_retries_ = 0;    // K only
+    bool plain_ = sqes_total_ == 1;      // one SQE, no stream, no per-SQE results: fast dispatch
     std::atomic<bool> stop_requested_{false};
     std::atomic<std::uint32_t> done_{0}; // links: SQEs whose final CQE is in (written by K)
     std::int32_t res_ = 0;               // written by K before its exchange

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:drive — the Drive concept: the contract between submissions and a driver.
 module;
+#include <liburing.h>
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
@@ -119,6 +120,16 @@ concept Drive = requires(D& d, SlotRequest& r, Completion& c, const DoneSignal& 
     { std::as_const(d).liveness() } noexcept -> std::same_as<const Liveness&>;
     d.run_until(s);
     d.spawn(std::move(t));
+};
+
+// Optional, for a driver whose submitters run on its own thread: `sqe_now()` hands a one-SQE
+// op its SQE at once (or nullptr: then acquire() decides), and `sqe_filled(sqe)` is called once
+// the op has written it. Submission uses it instead of acquire's grant callback: the cheapest
+// path an op can take, with the same contract as acquire granting one SQE.
+export template <class D>
+concept DirectSqe = requires(D& d, ::io_uring_sqe& sqe) {
+    { d.sqe_now() } noexcept -> std::same_as<::io_uring_sqe*>;
+    { d.sqe_filled(sqe) } noexcept;
 };
 
 // A driver's post/unpost, type-erased: what a buffer policy needs to wake a waiter on the

@@ -73,7 +73,7 @@ class Ring {
             co_return std::span<const std::byte>(unread_).subspan(unread_pos_);
         if (pos_ < filled_) co_return buffered();
         // A read whose coroutine was destroyed may still be in the kernel: its bytes come first.
-        co_await rescue_->settled(Poster(*driver_));
+        co_await rescue_->settled(*driver_);
         if (auto kept = rescue_->take()) {
             read_buf_.emplace(std::move(kept->first));
             co_return after_read(kept->second);

@@ -67,23 +67,8 @@ class [[nodiscard]] Submission : private SlotRequest {
     Submission& operator=(const Submission&) = delete;
 
     ~Submission() {
-        if (completion_ == nullptr) return; // never awaited, or finished
-        if (scope_) scope_->detach();       // no stop request reaches us from here on
-        Phase phase = phase_.load(std::memory_order_acquire);
-        if (phase == Phase::waiting) {
-            if (driver_->withdraw(*this)) {
-                delete_unsubmitted();
-                return;
-            }
-            phase = phase_.load(std::memory_order_acquire); // granted meanwhile
-        }
-        if (phase == Phase::gone) {
-            delete_unsubmitted();
-            return;
-        }
-        // In the kernel: it keeps the storage until the op's last CQE.
-        Completion* c = std::exchange(completion_, nullptr);
-        if (c->abandon(std::move(*event_).cancel())) driver_->cancel(*c);
+        if (completion_ != nullptr) [[unlikely]]
+            abandon(); // else never awaited, or finished: nothing to do
     }
 
     bool await_ready() const noexcept { return false; }
@@ -98,6 +83,14 @@ class [[nodiscard]] Submission : private SlotRequest {
                 return false;
             }
             scope_ = scope;
+        }
+        if constexpr (DirectSqe<D>) {
+            if (sqes_needed() == 1) [[likely]]
+                if (::io_uring_sqe* sqe = driver_->sqe_now()) [[likely]] {
+                    fill({sqe, 1});
+                    driver_->sqe_filled(*sqe);
+                    return true;
+                }
         }
         bool refused = false;
         refused_ = &refused; // written only from inside acquire(), on this thread
@@ -136,27 +129,33 @@ class [[nodiscard]] Submission : private SlotRequest {
             self.phase_.store(Phase::gone, std::memory_order_release);
             return;
         }
-        Completion& c = *self.completion_;
-        if constexpr (RecordsSqeResults<E>) c.record_sqe_results(self.event_->sqe_results());
+        self.fill(sqes);
+    }
+
+    // Writes the granted SQEs: the event's, or — stopped meanwhile — ones that fail with
+    // ECANCELED.
+    inline void fill(std::span<::io_uring_sqe> sqes) noexcept {
+        Completion& c = *completion_;
+        if constexpr (RecordsSqeResults<E>) c.record_sqe_results(event_->sqe_results());
         // seq_cst with on_stop's store and load: either this sees the stop, or on_stop sees
         // `granted` and cancels — never neither.
-        if (self.stop_.load(std::memory_order_seq_cst)) [[unlikely]] {
+        if (stop_.load(std::memory_order_seq_cst)) [[unlikely]] {
             // Stopped while it waited for SQEs: each SQE completes with ECANCELED, and the
             // event's storage is never handed to the kernel.
             for (std::uint32_t i = 0; i < sqes.size(); ++i) {
                 detail::prep_error(sqes[i], ECANCELED);
                 sqes[i].user_data = c.sqe_user_data(i);
             }
-            self.phase_.store(Phase::granted, std::memory_order_seq_cst);
+            phase_.store(Phase::granted, std::memory_order_seq_cst);
             return;
         }
-        self.event_->prepare(detail::PrepareKeyMaker::make(), sqes);
+        event_->prepare(detail::PrepareKeyMaker::make(), sqes);
         if (sqes.size() == 1) [[likely]]
             sqes[0].user_data = c.op_user_data();
         else
             for (std::uint32_t i = 0; i < sqes.size(); ++i) sqes[i].user_data = c.sqe_user_data(i);
-        if constexpr (Targetable<E>) self.event_->granted(c.op_user_data());
-        self.phase_.store(Phase::granted, std::memory_order_seq_cst);
+        if constexpr (Targetable<E>) event_->granted(c.op_user_data());
+        phase_.store(Phase::granted, std::memory_order_seq_cst);
     }
 
     // The StopScope's request (any thread, under the scope's lock, while we are attached).
@@ -166,6 +165,26 @@ class [[nodiscard]] Submission : private SlotRequest {
         if (self.phase_.load(std::memory_order_seq_cst) != Phase::granted) return; // on_grant sees it
         self.completion_->request_cancel();
         self.driver_->cancel(*self.completion_);
+    }
+
+    // Destroyed while awaited: withdrawn, or cancelled with the storage handed over.
+    [[gnu::noinline]] void abandon() noexcept {
+        if (scope_) scope_->detach(); // no stop request reaches us from here on
+        Phase phase = phase_.load(std::memory_order_acquire);
+        if (phase == Phase::waiting) {
+            if (driver_->withdraw(*this)) {
+                delete_unsubmitted();
+                return;
+            }
+            phase = phase_.load(std::memory_order_acquire); // granted meanwhile
+        }
+        if (phase == Phase::gone) {
+            delete_unsubmitted();
+            return;
+        }
+        // In the kernel: it keeps the storage until the op's last CQE.
+        Completion* c = std::exchange(completion_, nullptr);
+        if (c->abandon(std::move(*event_).cancel())) driver_->cancel(*c);
     }
 
     // Completes the op here and now with -err; it never reaches the kernel.

@@ -2,6 +2,7 @@
 // ringbahn:detail.read_rescue — what a Ring's abandoned read received, kept for its next read.
 module;
 #include <liburing.h>
+#include <atomic>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
@@ -26,10 +27,10 @@ namespace ringbahn::detail {
 template <class Lease>
 class ReadRescue {
   public:
-    // The read went to a Cancellation: a deposit will come.
+    // The read went to a Cancellation: a deposit will come. Only the Ring's owner calls it.
     void expect() {
         std::lock_guard lock(mutex_);
-        ++pending_;
+        pending_.fetch_add(1, std::memory_order_relaxed);
     }
     // Its CQE: res > 0 bytes in `lease` (res ≤ 0: nothing to keep).
     // The waiter is posted under the lock: Settled's destructor, holding it, then either finds
@@ -37,70 +38,87 @@ class ReadRescue {
     void deposit(std::optional<Lease> lease, std::int32_t res) noexcept {
         std::optional<Lease> dropped;
         std::lock_guard lock(mutex_);
-        --pending_;
+        const std::uint32_t left = pending_.load(std::memory_order_relaxed) - 1;
         if (res > 0 && lease && !stale_) {
             kept_.emplace(std::move(*lease));
             bytes_ = static_cast<std::uint32_t>(res);
+            has_kept_.store(true, std::memory_order_relaxed);
         } else {
             dropped = std::move(lease); // freed (or back to its ring) after the lock
         }
-        if (pending_ == 0) stale_ = false;
-        if (pending_ == 0 && waiter_) poster_->post(std::exchange(waiter_, {}));
+        if (left == 0) stale_ = false;
+        // Release: an owner that reads pending_ == 0 without the lock also sees kept_.
+        pending_.store(left, std::memory_order_release);
+        if (left == 0 && waiter_) poster_->post(std::exchange(waiter_, {}));
     }
     // seek(): whatever is kept or still coming belongs to the old position.
     void discard() noexcept {
+        if (quiet()) [[likely]]
+            return; // nothing kept, nothing coming: no lock on the read path
         std::optional<Lease> old;
         std::lock_guard lock(mutex_);
         old = std::move(kept_);
         kept_.reset();
-        stale_ = pending_ > 0;
+        has_kept_.store(false, std::memory_order_relaxed);
+        stale_ = pending_.load(std::memory_order_relaxed) > 0;
     }
     // The kept bytes, if any (taken out).
     std::optional<std::pair<Lease, std::uint32_t>> take() noexcept {
+        if (!has_kept_.load(std::memory_order_acquire)) [[likely]]
+            return std::nullopt;
         std::lock_guard lock(mutex_);
         if (!kept_) return std::nullopt;
         std::pair<Lease, std::uint32_t> out{std::move(*kept_), bytes_};
         kept_.reset();
+        has_kept_.store(false, std::memory_order_relaxed);
         return out;
     }
 
-    // co_await settled(poster): resumes (through the driver) once no abandoned read is out.
+    // co_await settled(driver): resumes (through the driver) once no abandoned read is out.
+    // Every Ring read passes here: when nothing was abandoned it costs one load, no lock.
+    template <class D>
     class Settled {
       public:
-        Settled(ReadRescue& r, Poster p) noexcept : r_(r), p_(p) {}
+        Settled(ReadRescue& r, D& d) noexcept : r_(r), d_(d) {}
         Settled(const Settled&) = delete;
         ~Settled() {
             if (!parked_) return;
             std::lock_guard lock(r_.mutex_);
             if (r_.waiter_ == h_) r_.waiter_ = {}; // not handed over yet
-            else p_.unpost(h_);                   // handed over: forget the posting
+            else r_.poster_->unpost(h_);          // handed over: forget the posting
         }
-        bool await_ready() noexcept {
-            std::lock_guard lock(r_.mutex_);
-            return r_.pending_ == 0;
-        }
+        bool await_ready() noexcept { return r_.pending_.load(std::memory_order_acquire) == 0; }
         bool await_suspend(std::coroutine_handle<> h) noexcept {
             std::lock_guard lock(r_.mutex_);
-            if (r_.pending_ == 0) return false;
+            if (r_.pending_.load(std::memory_order_relaxed) == 0) return false;
             h_ = h;
             parked_ = true;
             r_.waiter_ = h;
-            r_.poster_ = p_;
+            r_.poster_.emplace(d_);
             return true;
         }
         void await_resume() noexcept { parked_ = false; }
 
       private:
         ReadRescue& r_;
-        Poster p_;
+        D& d_;
         std::coroutine_handle<> h_{};
         bool parked_ = false;
     };
-    Settled settled(Poster p) noexcept { return Settled(*this, p); }
+    template <class D>
+    Settled<D> settled(D& d) noexcept { return Settled<D>(*this, d); }
 
   private:
+    // Nothing kept and no deposit coming (acquire: pairs with deposit's release).
+    [[nodiscard]] bool quiet() const noexcept {
+        return pending_.load(std::memory_order_acquire) == 0 &&
+               !has_kept_.load(std::memory_order_acquire);
+    }
+
     std::mutex mutex_;
-    std::uint32_t pending_ = 0;
+    // Written under the lock; read without it on the owner's fast path.
+    std::atomic<std::uint32_t> pending_{0};
+    std::atomic<bool> has_kept_{false};
     bool stale_ = false;
     std::optional<Lease> kept_;
     std::uint32_t bytes_ = 0;
@@ -113,6 +131,8 @@ class ReadRescue {
 template <Event E, class Lease>
 struct Rescued {
     E inner;
+    // Shared: the frame awaiting this read may be destroyed after the Ring is (its
+    // Cancellation then still deposits into live memory).
     std::shared_ptr<ReadRescue<Lease>> rescue;
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return inner.sqes_needed(); }

@@ -101,6 +101,21 @@ class RingCore {
         waiters_.push_back(r);
         return false;
     }
+    // The one-SQE fast path (Submission, through a driver's sqe_now): an SQE at once, or
+    // nullptr, and then acquire() decides (park, or refuse). No function pointer, one space test.
+    [[gnu::always_inline]] inline ::io_uring_sqe* sqe_now() noexcept {
+        if (!waiters_.empty()) [[unlikely]]
+            return nullptr; // FIFO: parked requests go first
+        ::io_uring_sqe* sqe = get_sqe(ring_);
+        if (sqe) [[likely]]
+            ++in_flight_;
+        return sqe;
+    }
+    // After the op filled sqe_now()'s SQE: an opcode the kernel lacks gets its stand-in.
+    [[gnu::always_inline]] inline void sqe_filled(::io_uring_sqe& sqe) noexcept {
+        if (!supports(sqe.opcode)) [[unlikely]]
+            stand_in(sqe);
+    }
     inline bool withdraw(SlotRequest& r) noexcept { return waiters_.remove(r); }
     [[nodiscard]] inline bool has_waiters() const noexcept { return !waiters_.empty(); }
     // A cancel aimed at c's first SQE still running (see Completion: links follow up).
@@ -134,6 +149,37 @@ class RingCore {
             return 0;
         flush_overflow();
         return reap_ring(out);
+    }
+    // The exclusive driver's reap: each CQE dispatched where it lies, its CQ slot freed first
+    // (so a coroutine it resumes may reap again without seeing it twice), then settle().
+    // Returns the CQEs handled.
+    inline std::uint32_t reap_and_dispatch() noexcept {
+        ::io_uring_cq& cq = ring_.cq;
+        const unsigned shift = (ring_.flags & IORING_SETUP_CQE32) ? 1 : 0;
+        std::uint32_t handled = 0;
+        for (bool flushed = false;;) {
+            unsigned head = *cq.khead; // ours: only we advance it
+            const unsigned tail = std::atomic_ref<unsigned>(*cq.ktail).load(std::memory_order_acquire);
+            if (head == tail) {
+                const unsigned sq_flags =
+                    std::atomic_ref<unsigned>(*ring_.sq.kflags).load(std::memory_order_relaxed);
+                if (flushed || !(sq_flags & IORING_SQ_CQ_OVERFLOW)) [[likely]]
+                    return handled;
+                flush_overflow();
+                flushed = true;
+                continue;
+            }
+            flushed = false;
+            handled += tail - head;
+            std::uint32_t finished = 0;
+            for (; head != tail; ++head) {
+                const ::io_uring_cqe& c = cq.cqes[(head & cq.ring_mask) << shift];
+                const Cqe cqe{c.user_data, c.res, c.flags};
+                std::atomic_ref<unsigned>(*cq.khead).store(head + 1, std::memory_order_release);
+                finished += dispatch(cqe);
+            }
+            settle(finished);
+        }
     }
     // Moves the CQEs the kernel kept aside into the CQ (enter with GETEVENTS) and counts it.
     // Only the reaping thread calls it.

@@ -60,16 +60,7 @@ std::uint32_t LocalDriver::run_once(bool wait) {
     } else if (rc < 0 && rc != -EINTR && rc != -ETIME) {
         std::terminate(); // the ring itself is broken (EBADF, EFAULT): a bug
     }
-    detail::Cqe batch[64];
-    std::uint32_t handled = 0;
-    for (;;) {
-        const std::uint32_t n = core_.reap(batch);
-        if (n == 0) break;
-        std::uint32_t finished = 0;
-        for (std::uint32_t i = 0; i < n; ++i) finished += core_.dispatch(batch[i]);
-        core_.settle(finished);
-        handled += n;
-    }
+    std::uint32_t handled = core_.reap_and_dispatch();
     // Posted resumptions last, one at a time: each may unpost (destroy) a later one.
     while (!posted_.empty()) {
         posted_.pop().resume();
