@@ -84,9 +84,9 @@ inline ringbahn::Task<void> ringbahn_accept(ringbahn::drivers::LocalDriver& d, i
     auto pool = BufferPool::create(64, echo_buffer, WhenEmpty::wait).value();
     auto ring = BufferRing::create(d, 64, echo_buffer).value();
     for (int i = 0; i < echo_connections; ++i) {
-        auto [a, fd] = co_await submit(d, events::Accept{listen_fd});
+        auto fd = co_await submit(d, events::Accept{listen_fd});
         if (!fd) std::exit(4);
-        io::TcpStream conn{io::OwnedFd(int(*fd))};
+        io::TcpStream conn{std::move(*fd)};
         (void)conn.set_nodelay();
         ++s.open;
         ++s.accepted;

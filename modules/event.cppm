@@ -5,10 +5,12 @@ module;
 #include <concepts>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <utility>
 export module ringbahn:event;
 import :cancellation;
 import :completion;
+import :error;
 
 namespace ringbahn {
 
@@ -52,13 +54,20 @@ struct PrepareKeyMaker {
 //    runs with the op's CQE: if the op produced something anyway (an fd, a provided buffer),
 //    the Cancellation gives it back.
 //
-// Optional members, used when present:
+// What an awaiter gets back — one contract, two optional steps, each with a default. The
+// submission machinery runs both exactly once, after the op's last CQE, in this order:
+//  1. result: `Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept`
+//     turns the op's result (first error, else the last CQE's res) and flags into a value or an
+//     error: a link reads its SQEs' results, a provided-buffer read takes its buffer from the
+//     flags, a poll returns its mask. Default: res ≥ 0 is the value, res < 0 its errno.
+//  2. output: `Output output(Result<std::uint32_t>) && noexcept` consumes the event and gives
+//     the awaiter's value. Ops that make something the caller must own say so in their type:
+//     accept, openat and socket give `Result<io::OwnedFd>`, so a dropped result closes its fd.
+//     Default: `Completed<E>` — the result and the event, with the buffers the caller moved in
+//     (the `(result, buffer)` shape of buffer ops).
+// A third optional member belongs to the link machinery:
 //  * `CqeResult* sqe_results() noexcept` — an event of several SQEs (a link) gets each SQE's
 //    CQE written to [0, sqes_needed()), in storage it owns on the heap.
-//  * `Result<std::uint32_t> finish(std::int32_t res, std::uint32_t flags) noexcept` — turns the
-//    op's result (first error, else the last CQE's res) and flags into the awaiter's result,
-//    after the last CQE: a link reads its SQEs' results, a provided-buffer read takes its
-//    buffer from the flags.
 export template <class E>
 concept Event = std::movable<E> &&
                 requires(E& e, const PrepareKey& key, std::span<::io_uring_sqe> sqes) {
@@ -76,6 +85,41 @@ concept RecordsSqeResults = requires(E& e) {
 };
 export template <class E>
 concept FinishesResult = requires(E& e, std::int32_t res, std::uint32_t flags) {
-    { e.finish(res, flags) } noexcept;
+    { e.finish(res, flags) } noexcept -> std::same_as<Result<std::uint32_t>>;
 };
+export template <class E>
+concept HasOutput = requires(E&& e, Result<std::uint32_t> r) {
+    { std::move(e).output(std::move(r)) } noexcept;
+};
+
+// The default output: the event back (and with it its buffers), and the op's result.
+export template <class E>
+struct Completed {
+    E event;
+    Result<std::uint32_t> result;
+};
+
+// Step 1 of the contract: the event's result from its (last) CQE.
+export template <class E>
+[[nodiscard]] inline Result<std::uint32_t> finish_result(E& e, std::int32_t res,
+                                                         std::uint32_t flags) noexcept {
+    if constexpr (FinishesResult<E>)
+        return e.finish(res, flags);
+    else
+        return cqe_result(res);
+}
+
+// Step 2: what the awaiter gets; consumes the event.
+export template <class E>
+[[nodiscard]] inline auto output_of(E&& e, Result<std::uint32_t> r) noexcept {
+    if constexpr (HasOutput<E>)
+        return std::move(e).output(std::move(r));
+    else
+        return Completed<std::remove_cvref_t<E>>{std::move(e), std::move(r)};
+}
+
+// The type `co_await submit(d, E{...})` gives.
+export template <class E>
+using OutputOf = decltype(output_of(std::declval<E>(), std::declval<Result<std::uint32_t>>()));
+
 } // namespace ringbahn

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:fd_reclaim — the Cancellation of ops that create a file descriptor.
+// ringbahn:fd_reclaim — ops that create a file descriptor: their output owns it, their
+// Cancellation closes it.
 module;
 #include <unistd.h>
 #include <cstdint>
+#include <expected>
 #include <type_traits>
 #include <utility>
 export module ringbahn:fd_reclaim;
 import :cancellation;
+import :error;
+import :io.owned_fd;
 
 namespace ringbahn {
 
@@ -18,6 +22,13 @@ export template <class... Storage>
     return Cancellation{[... held = std::move(storage)](std::int32_t res, std::uint32_t) noexcept {
         if (res >= 0) ::close(res);
     }};
+}
+
+// The output of such an op: the fd is owned from the moment the awaiter gets it, so a result
+// nobody looks at closes it instead of leaking it.
+export [[nodiscard]] inline Result<io::OwnedFd> owned_fd(Result<std::uint32_t> r) noexcept {
+    if (!r) return std::unexpected(r.error());
+    return io::OwnedFd(static_cast<int>(*r));
 }
 
 } // namespace ringbahn

@@ -23,14 +23,6 @@ import :stop_scope;
 
 namespace ringbahn {
 
-// What `co_await submit(driver, event)` gives back: the event — and with it the buffers the
-// caller moved in — and the op's result (CQE res ≥ 0, or its errno as an error_code).
-export template <class E>
-struct Completed {
-    E event;
-    Result<std::uint32_t> result;
-};
-
 // One op on one driver. Lifecycle, all on the thread that owns the awaiting coroutine unless
 // said otherwise:
 //   idle     → waiting   await_suspend: a Completion is made, the driver asked for SQEs.
@@ -100,19 +92,14 @@ class [[nodiscard]] Submission : private SlotRequest {
         return !refused;
     }
 
-    [[gnu::always_inline]] inline Completed<E> await_resume() noexcept {
+    // The event's output (event.cppm): its result, then what the awaiter owns.
+    [[gnu::always_inline]] inline OutputOf<E> await_resume() noexcept {
         if (scope_) [[unlikely]]
             std::exchange(scope_, nullptr)->detach(); // before the state can go (consume)
         Completion* c = std::exchange(completion_, nullptr);
-        if constexpr (FinishesResult<E>) {
-            Result<std::uint32_t> result = event_->finish(c->result(), c->flags());
-            c->consume();
-            return Completed<E>{std::move(*event_), std::move(result)};
-        } else {
-            const std::int32_t res = c->result();
-            c->consume();
-            return Completed<E>{std::move(*event_), cqe_result(res)};
-        }
+        Result<std::uint32_t> result = finish_result(*event_, c->result(), c->flags());
+        c->consume();
+        return output_of(std::move(*event_), std::move(result));
     }
 
   private:
@@ -213,5 +200,14 @@ export template <Event E, Drive D>
 [[nodiscard]] inline Submission<E, D> submit(D& driver, E event) {
     return Submission<E, D>(driver, std::move(event));
 }
+
+// A driver that derives from Submitter has the member spelling, `co_await d.submit(Event{...})`
+// (the library's drivers do; a custom one may). The Submission names the driver's own type.
+export struct Submitter {
+    template <Event E, class Self>
+    [[nodiscard]] inline Submission<E, Self> submit(this Self& self, E event) {
+        return Submission<E, Self>(self, std::move(event));
+    }
+};
 
 } // namespace ringbahn

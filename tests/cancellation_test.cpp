@@ -28,8 +28,8 @@ test::Probe read_once(D& d, int fd, test::CountedBuffer buf, std::atomic<int>& g
 
 template <class D>
 test::Probe accept_once(D& d, int fd, std::atomic<int>& got) {
-    auto [a, n] = co_await submit(d, events::Accept{fd});
-    got.store(n ? static_cast<int>(*n) : -1);
+    auto conn = co_await submit(d, events::Accept{fd});
+    got.store(conn ? conn->native_handle() : -1);
 }
 
 template <class D>

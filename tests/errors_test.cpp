@@ -27,10 +27,10 @@ Task<void> bad_input(D& d) {
     CHECK(wn.error() == std::errc::bad_file_descriptor);
     auto [c, cn] = co_await submit(d, events::Close{9999});
     CHECK(cn.error() == std::errc::bad_file_descriptor);
-    auto [a, an] = co_await submit(d, events::Accept{9999});
+    auto an = co_await submit(d, events::Accept{9999});
     CHECK(an.error() == std::errc::bad_file_descriptor);
     test::Fd f = test::temp_file();
-    auto [na, nan] = co_await submit(d, events::Accept{f.get()});
+    auto nan = co_await submit(d, events::Accept{f.get()});
     CHECK(nan.error() == std::errc::not_a_socket);
 }
 

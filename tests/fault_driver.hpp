@@ -38,7 +38,7 @@ struct FaultCounts {
 };
 
 template <class Inner>
-class FaultyDriver {
+class FaultyDriver : public ringbahn::Submitter {
   public:
     // `self` is the pointer the inner driver's hooks read (see hooks()): set while we live.
     FaultyDriver(Inner& inner, FaultPlan plan, FaultyDriver*& self)

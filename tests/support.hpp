@@ -275,9 +275,9 @@ inline std::unique_ptr<ringbahn::drivers::DemoDriver> make_driver(std::uint32_t 
     return ringbahn::drivers::DemoDriver::create({.entries = entries}).value();
 }
 
-// Submits one event on d and gives back the whole Completed<E> (event and result).
+// Submits one event on d and gives back its output (OutputOf<E>: usually the event and its result).
 template <class D, class E>
-ringbahn::Task<ringbahn::Completed<E>> completed(D& d, E e) {
+ringbahn::Task<ringbahn::OutputOf<E>> completed(D& d, E e) {
     co_return co_await ringbahn::submit(d, std::move(e));
 }
 } // namespace test

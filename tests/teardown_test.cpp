@@ -32,7 +32,7 @@ test::Probe probe_read(D& d, int fd, test::CountedBuffer buf, std::atomic<int>& 
 
 template <class D>
 Task<void> accept_conn(D& d, int fd, std::atomic<int>& resumed) {
-    auto [a, n] = co_await submit(d, events::Accept{fd});
+    auto conn = co_await submit(d, events::Accept{fd});
     resumed.fetch_add(1);
 }
 

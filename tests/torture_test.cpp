@@ -124,9 +124,7 @@ long torture_budget() {
 
 template <class D, class E>
 test::Probe one(D& d, E event, long& done) {
-    auto [e, r] = co_await submit(d, std::move(event));
-    if constexpr (std::is_same_v<E, events::Accept>)
-        if (r) ::close(int(*r)); // ours now: an accepted connection
+    (void)co_await submit(d, std::move(event)); // an accepted connection closes itself
     ++done;
 }
 
@@ -386,7 +384,7 @@ void take(Flow& f, const std::optional<ProvidedLease>& lease, const Result<std::
 }
 
 template <class E>
-Task<Completed<E>> as_task(Submission<E, LocalDriver> op) {
+Task<OutputOf<E>> as_task(Submission<E, LocalDriver> op) {
     co_return co_await std::move(op);
 }
 
@@ -689,11 +687,9 @@ void accept_race_epoch(std::mt19937_64& rng, Tally& t, Findings& bad, long steps
         clients.push_back({std::move(c), port});
         return true;
     };
-    auto got = [&](auto& c) {
-        if (!c.result) return;
-        const int fd = int(*c.result);
-        accepted.push_back(port_of(fd, true));
-        ::close(fd);
+    auto got = [&](auto& conn) { // Result<io::OwnedFd>: closed with the branch
+        if (!conn) return;
+        accepted.push_back(port_of(conn->native_handle(), true));
         ++t.accepted;
     };
     for (long i = 0; i < steps; ++i) {

@@ -115,24 +115,24 @@ Task<void> respond(Worker& w, const http::Request& req, http::Output& out) {
     if (req.target == "/") co_return http::append_ok(out, http::hello_body, "text/plain", req.keep_alive);
     const std::string_view name = http::file_name(req.target);
     if (name.empty()) co_return http::append_status(out, 404, req.keep_alive);
-    auto [o, fd] = co_await submit(w.driver, events::Openat{w.root, name, O_RDONLY | O_NONBLOCK});
+    auto fd = co_await submit(w.driver, events::Openat{w.root, name, O_RDONLY | O_NONBLOCK});
     if (!fd) co_return http::append_status(out, 404, req.keep_alive);
     struct stat st{};
-    if (::fstat(int(*fd), &st) != 0 || !S_ISREG(st.st_mode)) {
-        (void)co_await submit(w.driver, events::Close{int(*fd)});
+    if (::fstat(fd->native_handle(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        (void)co_await submit(w.driver, events::Close{fd->release()});
         co_return http::append_status(out, 404, req.keep_alive);
     }
     std::string body;
     std::uint64_t at = 0;
     bool failed = false;
     for (;;) {
-        auto [r, n] = co_await submit(w.driver, events::Read<>{int(*fd), std::vector<std::byte>(64 * 1024), at});
+        auto [r, n] = co_await submit(w.driver, events::Read<>{fd->native_handle(), std::vector<std::byte>(64 * 1024), at});
         if (!n) failed = true; // not end of file: an error, answered as one
         if (!n || *n == 0) break;
         body.append(reinterpret_cast<const char*>(r.buf.data()), *n);
         at += *n;
     }
-    (void)co_await submit(w.driver, events::Close{int(*fd)});
+    (void)co_await submit(w.driver, events::Close{fd->release()});
     if (failed) co_return http::append_status(out, 500, false);
     http::append_ok(out, body, "application/octet-stream", req.keep_alive);
 }

@@ -144,6 +144,11 @@ struct Rescued {
     {
         return inner.finish(res, flags);
     }
+    [[nodiscard]] inline auto output(Result<std::uint32_t> r) && noexcept
+        requires HasOutput<E>
+    {
+        return std::move(inner).output(std::move(r));
+    }
     [[nodiscard]] inline Cancellation cancel() && noexcept {
         rescue->expect();
         if constexpr (requires { inner.buf; }) {

@@ -20,6 +20,7 @@ import :done_signal;
 import :error;
 import :events.msg_ring;
 import :slot_request;
+import :submission;
 import :task;
 import :task_set;
 
@@ -39,7 +40,7 @@ export struct DemoOptions {
 // runs the loop (one thread at a time; another thread's block_on waits its turn), and a thread
 // may destroy a suspended coroutine whenever it is that thread, or while no thread runs the
 // loop: nothing else can be resuming the frame. Other threads reach the driver through post().
-export class DemoDriver {
+export class DemoDriver : public Submitter {
   public:
     // Sets up the ring (-EPERM, -ENOSYS, -ENOMEM come back as errors) and starts the reaper.
     [[nodiscard]] static Result<std::unique_ptr<DemoDriver>> create(DemoOptions options = {});

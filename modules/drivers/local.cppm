@@ -20,6 +20,7 @@ import :done_signal;
 import :error;
 import :events.msg_ring;
 import :slot_request;
+import :submission;
 import :task;
 import :task_set;
 
@@ -53,7 +54,7 @@ export struct LocalOptions {
 // Everything — submitting, reaping, resuming coroutines — happens on the thread that created
 // it, inside run_until() / run_once() / poll(). SQEs prepared during a loop turn go to the
 // kernel together at the start of the next io_uring_enter. Use one per thread.
-export class LocalDriver {
+export class LocalDriver : public Submitter {
   public:
     [[nodiscard]] static Result<std::unique_ptr<LocalDriver>> create(LocalOptions options = {});
 

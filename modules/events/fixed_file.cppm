@@ -64,6 +64,11 @@ struct Fixed {
     {
         return event.finish(res, flags);
     }
+    [[nodiscard]] inline auto output(Result<std::uint32_t> r) && noexcept
+        requires HasOutput<E>
+    {
+        return std::move(event).output(std::move(r));
+    }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return std::move(event).cancel(); }
 };
 

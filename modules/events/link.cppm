@@ -25,16 +25,6 @@ import :op_handle;
 
 namespace ringbahn::events {
 
-// The result an event of a link had: from its last SQE's CQE, through its finish() if it has one.
-// Called exactly once per event (finish() takes what the kernel produced, e.g. a provided buffer).
-template <class E>
-Result<std::uint32_t> result_of(E& e, CqeResult cqe) noexcept {
-    if constexpr (FinishesResult<E>)
-        return e.finish(cqe.res, cqe.flags);
-    else
-        return cqe_result(cqe.res);
-}
-
 // Tells a targetable event (op_handle.cppm) the user_data of its first SQE; others ignore it.
 template <class E>
 inline void forward_granted(E& e, std::uint64_t user_data) noexcept {
@@ -65,10 +55,14 @@ Cancellation cancel_each(std::array<Cancellation, N> parts, std::array<std::uint
 // An event that records its own SQEs' results (a Link, a WithTimeout, fixed() of one) cannot be
 // nested in another: the driver writes each CQE to the outermost event's table only, so the
 // inner one would read results nobody wrote. Rejected at compile time.
+// An event with its own output (an fd-making op: accept, openat, socket) is not linked either:
+// a link's results are bare values, and an fd must come back owned. with_timeout keeps it.
 template <class E>
 concept Nestable = Event<E> && !RecordsSqeResults<E>;
+template <class E>
+concept Linkable = Nestable<E> && !HasOutput<E>;
 
-export template <Nestable... Es>
+export template <Linkable... Es>
 struct Link {
     static constexpr std::size_t size = sizeof...(Es);
     static_assert(size >= 1 && size <= 16, "a link carries 1 to 16 events (io_uring chains them "
@@ -111,7 +105,7 @@ struct Link {
         const auto last = last_sqes();
         Result<std::uint32_t> out = static_cast<std::uint32_t>(size);
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((finished[I] = result_of(std::get<I>(events), results[last[I]])), ...);
+            ((finished[I] = finish_result(std::get<I>(events), results[last[I]].res, results[last[I]].flags)), ...);
             ((out && !finished[I] ? void(out = std::unexpected(finished[I].error())) : void()), ...);
         }(std::index_sequence_for<Es...>{});
         return out;
@@ -139,7 +133,7 @@ struct Link {
     }
 };
 
-export template <Nestable... Es>
+export template <Linkable... Es>
 [[nodiscard]] inline Link<Es...> link(Es... es) {
     return Link<Es...>(std::move(es)...);
 }
@@ -176,7 +170,13 @@ struct WithTimeout {
         const CqeResult timer = results[event.sqes_needed()];
         if (op.res == -ECANCELED && timer.res == -ETIME)
             return std::unexpected(std::make_error_code(std::errc::timed_out));
-        return result_of(event, op);
+        return finish_result(event, op.res, op.flags);
+    }
+    // The event's own output, if it has one (with_timeout(Accept{...}) gives an owned fd).
+    [[nodiscard]] inline auto output(Result<std::uint32_t> r) && noexcept
+        requires HasOutput<E>
+    {
+        return std::move(event).output(std::move(r));
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept {
         const std::uint32_t last = event.sqes_needed() - 1;

@@ -13,7 +13,9 @@ import :cancellation;
 import :detail.c_string;
 import :detail.sqe;
 import :event;
+import :error;
 import :fd_reclaim;
+import :io.owned_fd;
 
 namespace ringbahn::events {
 
@@ -34,6 +36,7 @@ export struct Openat {
         detail::prep_rw(sqes[0], IORING_OP_OPENAT, dirfd, path.get(), mode, 0);
         sqes[0].open_flags = static_cast<std::uint32_t>(flags);
     }
+    [[nodiscard]] inline Result<io::OwnedFd> output(Result<std::uint32_t> r) && noexcept { return owned_fd(r); }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return close_fd_from_cqe(std::move(path)); }
 };
 static_assert(Event<Openat>);

@@ -13,7 +13,9 @@ import :cancellation;
 import :detail.c_string;
 import :detail.sqe;
 import :event;
+import :error;
 import :fd_reclaim;
+import :io.owned_fd;
 
 namespace ringbahn::events {
 
@@ -37,6 +39,7 @@ export struct Openat2 {
         detail::prep_rw(sqes[0], IORING_OP_OPENAT2, dirfd, path.get(), sizeof(::open_how),
                         reinterpret_cast<std::uintptr_t>(how.get()));
     }
+    [[nodiscard]] inline Result<io::OwnedFd> output(Result<std::uint32_t> r) && noexcept { return owned_fd(r); }
     [[nodiscard]] inline Cancellation cancel() && noexcept {
         return close_fd_from_cqe(std::move(path), std::move(how));
     }

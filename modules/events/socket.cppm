@@ -11,7 +11,9 @@ export module ringbahn:events.socket;
 import :cancellation;
 import :detail.sqe;
 import :event;
+import :error;
 import :fd_reclaim;
+import :io.owned_fd;
 
 namespace ringbahn::events {
 
@@ -27,6 +29,7 @@ export struct Socket {
         detail::prep_rw(sqes[0], IORING_OP_SOCKET, domain, nullptr,
                         static_cast<std::uint32_t>(protocol), static_cast<std::uint32_t>(type | SOCK_CLOEXEC));
     }
+    [[nodiscard]] inline Result<io::OwnedFd> output(Result<std::uint32_t> r) && noexcept { return owned_fd(r); }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return close_fd_from_cqe(); }
 };
 static_assert(Event<Socket>);

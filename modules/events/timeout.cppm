@@ -2,6 +2,7 @@
 // ringbahn:events.timeout — IORING_OP_TIMEOUT, _REMOVE and its update: timers in the ring.
 module;
 #include <liburing.h>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -20,13 +21,18 @@ inline ::__kernel_timespec to_timespec(std::chrono::nanoseconds d) noexcept {
     return {.tv_sec = d.count() / 1'000'000'000, .tv_nsec = d.count() % 1'000'000'000};
 }
 
-// Relative to now (CLOCK_MONOTONIC). When the time is up the kernel reports ETIME, which comes
-// back as std::errc::stream_timeout: that is the timer's normal ending. With `count` > 0 it
-// also ends (with value 0) once that many other CQEs were posted. `handle` names it for
-// TimeoutRemove / TimeoutUpdate while it runs.
+// Relative to now (CLOCK_MONOTONIC). One rule for time running out, here and in with_timeout:
+// for a timer it is success, for an op bounded by a deadline it is the error timed_out.
+// So a Timeout that fires completes with the value Timeout::expired; with `count` > 0 it also
+// ends, with Timeout::count_reached, once that many other CQEs were posted; removed or
+// cancelled, it fails with operation_canceled. `handle` names it for TimeoutRemove /
+// TimeoutUpdate while it runs.
 export struct Timeout {
     explicit Timeout(std::chrono::nanoseconds after, std::uint32_t count = 0)
         : count(count), when(std::make_unique<::__kernel_timespec>(to_timespec(after))) {}
+
+    static constexpr std::uint32_t expired = 0;
+    static constexpr std::uint32_t count_reached = 1;
 
     std::uint32_t count;
     std::unique_ptr<::__kernel_timespec> when; // heap: read by the kernel, maybe after a move
@@ -39,7 +45,8 @@ export struct Timeout {
     inline void granted(std::uint64_t user_data) noexcept { handle.set(user_data); }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t) noexcept {
         handle.clear();
-        return cqe_result(res);
+        if (res == -ETIME) return expired;
+        return res >= 0 ? Result<std::uint32_t>(count_reached) : cqe_result(res);
     }
     [[nodiscard]] inline Cancellation cancel() && noexcept {
         return Cancellation{[h = handle, w = std::move(when)](std::int32_t, std::uint32_t) noexcept {

@@ -28,9 +28,9 @@ export class File {
     template <Drive D>
     static Task<Result<File>> open(D& driver, std::string_view path, int flags = O_RDONLY,
                                    ::mode_t mode = 0) {
-        auto [open, fd] = co_await submit(driver, events::Openat{AT_FDCWD, path, flags, mode});
+        auto fd = co_await submit(driver, events::Openat{AT_FDCWD, path, flags, mode});
         if (!fd) co_return std::unexpected(fd.error());
-        co_return File(OwnedFd(static_cast<int>(*fd)));
+        co_return File(std::move(*fd));
     }
     template <Drive D>
     static Task<Result<File>> create(D& driver, std::string_view path, ::mode_t mode = 0644) {

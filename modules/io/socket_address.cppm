@@ -4,6 +4,7 @@ module;
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <cerrno>
 #include <cstdint>
 #include <expected>
 #include <cstring>
@@ -11,6 +12,7 @@ module;
 #include <string>
 #include <string_view>
 export module ringbahn:io.socket_address;
+import :error;
 
 namespace ringbahn::io {
 
@@ -74,5 +76,23 @@ export class SocketAddress {
     ::sockaddr_storage storage_{};
     ::socklen_t len_ = 0;
 };
+
+// A socket's own address (getsockname(2)) — with the port the kernel chose for port 0.
+export [[nodiscard]] inline Result<SocketAddress> local_address(int fd) {
+    ::sockaddr_storage ss{};
+    ::socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<::sockaddr*>(&ss), &len) != 0)
+        return std::unexpected(errno_code(errno));
+    return SocketAddress::from(reinterpret_cast<::sockaddr*>(&ss), len);
+}
+
+// The address of a connected socket's peer (getpeername(2)).
+export [[nodiscard]] inline Result<SocketAddress> peer_address(int fd) {
+    ::sockaddr_storage ss{};
+    ::socklen_t len = sizeof ss;
+    if (::getpeername(fd, reinterpret_cast<::sockaddr*>(&ss), &len) != 0)
+        return std::unexpected(errno_code(errno));
+    return SocketAddress::from(reinterpret_cast<::sockaddr*>(&ss), len);
+}
 
 } // namespace ringbahn::io

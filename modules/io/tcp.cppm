@@ -44,6 +44,9 @@ export class TcpStream {
             return std::unexpected(errno_code(errno));
         return {};
     }
+    // The address this end is bound to, and the peer's.
+    [[nodiscard]] Result<SocketAddress> local_address() const { return io::local_address(native_handle()); }
+    [[nodiscard]] Result<SocketAddress> peer_address() const { return io::peer_address(native_handle()); }
     // shutdown(2) of the write side: the peer reads end of file.
     Result<void> shutdown_write() noexcept {
         if (::shutdown(native_handle(), SHUT_WR) != 0) return std::unexpected(errno_code(errno));
@@ -58,8 +61,16 @@ export class TcpStream {
 };
 static_assert(IoObject<TcpStream>);
 
+// A listening socket. Two ways to use it:
+//   auto l = io::TcpListener::bind(driver, at);   // On<D>: carries its driver
+//   auto c = co_await l->accept();
+// or, to share one listener between drivers (e.g. one per thread), the plain listener and a
+// driver per call: `TcpListener::bind(at)`, `co_await listener.accept(driver)`.
 export class TcpListener {
   public:
+    template <Drive D>
+    class On;
+
     // socket + SO_REUSEADDR + bind + listen: synchronous and cheap, so plain syscalls.
     [[nodiscard]] static Result<TcpListener> bind(const SocketAddress& at, int backlog = 1024,
                                                   bool reuse_port = false) {
@@ -75,13 +86,21 @@ export class TcpListener {
             return std::unexpected(errno_code(errno));
         return TcpListener(std::move(fd));
     }
+    // The same, bound to `driver`: its accept() and incoming() need no driver argument.
+    template <Drive D>
+    [[nodiscard]] static Result<On<D>> bind(D& driver, const SocketAddress& at, int backlog = 1024,
+                                            bool reuse_port = false) {
+        auto l = bind(at, backlog, reuse_port);
+        if (!l) return std::unexpected(l.error());
+        return On<D>(driver, std::move(*l));
+    }
 
     // One connection, accepted through the ring; a cancelled accept closes what it got.
     template <Drive D>
     Task<Result<TcpStream>> accept(D& driver) {
-        auto [a, r] = co_await submit(driver, events::Accept{fd_.native_handle()});
-        if (!r) co_return std::unexpected(r.error());
-        co_return TcpStream(OwnedFd(static_cast<int>(*r)));
+        auto fd = co_await submit(driver, events::Accept{fd_.native_handle()});
+        if (!fd) co_return std::unexpected(fd.error());
+        co_return TcpStream(std::move(*fd));
     }
 
     // The connections as they come, from one multishot accept:
@@ -107,18 +126,29 @@ export class TcpListener {
     }
 
     // The bound address (with the port the kernel chose for port 0).
-    [[nodiscard]] Result<SocketAddress> local_address() const {
-        ::sockaddr_storage ss{};
-        ::socklen_t len = sizeof ss;
-        if (::getsockname(fd_.native_handle(), reinterpret_cast<::sockaddr*>(&ss), &len) != 0)
-            return std::unexpected(errno_code(errno));
-        return SocketAddress::from(reinterpret_cast<::sockaddr*>(&ss), len);
-    }
+    [[nodiscard]] Result<SocketAddress> local_address() const { return io::local_address(native_handle()); }
     [[nodiscard]] int native_handle() const noexcept { return fd_.native_handle(); }
 
   private:
     explicit TcpListener(OwnedFd fd) noexcept : fd_(std::move(fd)) {}
     OwnedFd fd_;
+};
+
+// A TcpListener bound to one driver (exported with its class).
+template <Drive D>
+class TcpListener::On {
+  public:
+    On(D& driver, TcpListener listener) noexcept : driver_(&driver), listener_(std::move(listener)) {}
+
+    Task<Result<TcpStream>> accept() { return listener_.accept(*driver_); }
+    [[nodiscard]] Incoming<D> incoming() { return listener_.incoming(*driver_); }
+    [[nodiscard]] Result<SocketAddress> local_address() const { return listener_.local_address(); }
+    [[nodiscard]] int native_handle() const noexcept { return listener_.native_handle(); }
+    [[nodiscard]] D& driver() const noexcept { return *driver_; }
+
+  private:
+    D* driver_;
+    TcpListener listener_;
 };
 
 } // namespace ringbahn::io

@@ -13,10 +13,10 @@ import ringbahn;
 using namespace ringbahn;
 
 static Task<int> run(drivers::DemoDriver& d, const char* path) {
-    auto [o, fd] = co_await submit(d, events::Openat{AT_FDCWD, path, O_RDONLY});
+    auto fd = co_await d.submit(events::Openat{AT_FDCWD, path, O_RDONLY}); // an owned fd
     if (!fd) co_return 1;
-    auto [r, n] = co_await submit(d, events::Read<>{static_cast<int>(*fd), std::vector<std::byte>(64), 0});
-    co_await submit(d, events::Close{static_cast<int>(*fd)});
+    auto [r, n] = co_await d.submit(events::Read{fd->native_handle(), std::vector<std::byte>(64), 0});
+    co_await d.submit(events::Close{fd->release()});
     if (!n || *n < 20 || std::memcmp(r.buf.data(), "// SPDX-License-Identifier", 20) != 0) co_return 2;
     std::printf("consumer: read %u bytes through the installed ringbahn\n", *n);
     co_return 0;

@@ -43,17 +43,6 @@ TEST_CASE("a vectored op whose buffer count changed after construction fails wit
     CHECK(block_on(*d, test::completed(*d, std::move(sm))).result.error() == std::errc::invalid_argument);
 }
 
-TEST_CASE("an Accept whose peer was dropped still accepts", "[regression][accept]") {
-    auto d = test::make_driver<LocalDriver>();
-    test::Listener l;
-    test::Fd client = l.connect_client();
-    events::Accept a{l.fd.get()};
-    a.peer.reset();
-    auto done = block_on(*d, test::completed(*d, std::move(a)));
-    REQUIRE(done.result);
-    ::close(int(*done.result));
-}
-
 TEST_CASE("a LocalDriver refuses another thread's ops with EPERM, never aborts",
           "[regression][local]") {
     auto d = test::make_driver<LocalDriver>();

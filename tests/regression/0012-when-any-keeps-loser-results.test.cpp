@@ -75,7 +75,7 @@ namespace {
 Task<int> nop_vs_accept(LocalDriver& d, int listen_fd) {
     auto r = co_await when_any(submit(d, events::Nop{}), submit(d, events::Accept{listen_fd}));
     auto& accept = r.get<1>();
-    co_return accept.result ? int(*accept.result) : -1;
+    co_return accept ? accept->release() : -1;
 }
 } // namespace
 

@@ -36,9 +36,9 @@ Task<Result<std::uint32_t>> run(D& d, auto event) {
 }
 template <class D>
 Task<Result<io::TcpStream>> accept_one(D& d, int fd) {
-    auto [e, r] = co_await submit(d, events::Accept{fd});
-    if (!r) co_return std::unexpected(r.error());
-    co_return io::TcpStream(io::OwnedFd(int(*r)));
+    auto conn = co_await submit(d, events::Accept{fd});
+    if (!conn) co_return std::unexpected(conn.error());
+    co_return io::TcpStream(std::move(*conn));
 }
 } // namespace
 
