@@ -9,6 +9,7 @@ export module ringbahn:buffer_policy;
 import :buffer;
 import :drive;
 import :error;
+import :poster;
 
 namespace ringbahn {
 
@@ -47,15 +48,6 @@ concept KernelSelectsBuffers = BufferPolicy<P> && requires(P& p, const P& cp, in
     p.read_event(fd, at);
     { p.fallback_lease() } -> std::same_as<typename P::Lease>;
     { cp.running_low() } noexcept -> std::same_as<bool>;
-};
-
-// An awaitable that is ready at once, for policies that never wait.
-export template <class T>
-struct Ready {
-    T value;
-    bool await_ready() const noexcept { return true; }
-    void await_suspend(auto) const noexcept {}
-    T await_resume() noexcept(std::is_nothrow_move_constructible_v<T>) { return std::move(value); }
 };
 
 } // namespace ringbahn

@@ -21,6 +21,7 @@ import :buffer;
 import :drive;
 import :error;
 import :stop_scope;
+import :poster;
 
 namespace ringbahn {
 

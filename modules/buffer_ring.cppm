@@ -16,6 +16,7 @@ export module ringbahn:buffer_ring;
 import :drive;
 import :error;
 import :stop_scope;
+import :poster;
 
 namespace ringbahn {
 

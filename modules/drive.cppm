@@ -2,64 +2,18 @@
 // ringbahn:drive — the Drive concept: the contract between submissions and a driver.
 module;
 #include <liburing.h>
-#include <algorithm>
 #include <concepts>
 #include <cstdint>
-#include <mutex>
-#include <vector>
 #include <coroutine>
 #include <utility>
 export module ringbahn:drive;
 import :completion;
+import :liveness;
 import :done_signal;
 import :slot_request;
 import :task;
 
 namespace ringbahn {
-
-// Which drivers are alive, so that a waiter's wake-up never reaches a driver that is gone
-// (a buffer pool may hand a lease to a waiter long after that waiter's driver was destroyed).
-// Every driver embeds one and ends it first thing in its destructor: from then on, posts to it
-// are dropped. Ids are never reused, unlike addresses.
-export class Liveness {
-  public:
-    inline Liveness() {
-        std::lock_guard lock(registry().mutex);
-        id_ = ++registry().next;
-        registry().live.push_back(id_);
-    }
-    Liveness(const Liveness&) = delete;
-    Liveness& operator=(const Liveness&) = delete;
-    inline ~Liveness() { end(); }
-
-    inline void end() noexcept {
-        std::lock_guard lock(registry().mutex);
-        std::erase(registry().live, id_);
-    }
-    [[nodiscard]] inline std::uint64_t id() const noexcept { return id_; }
-
-    // Runs f under the registry lock if driver `id` is still alive; returns whether it ran.
-    template <class F>
-    static bool if_alive(std::uint64_t id, F&& f) noexcept {
-        std::lock_guard lock(registry().mutex);
-        if (std::find(registry().live.begin(), registry().live.end(), id) == registry().live.end())
-            return false;
-        f();
-        return true;
-    }
-
-  private:
-    struct Registry {
-        std::mutex mutex;
-        std::vector<std::uint64_t> live;
-        std::uint64_t next = 0;
-    };
-    static inline Registry& registry() noexcept {
-        static Registry r;
-        return r;
-    }
-    std::uint64_t id_ = 0;
-};
 
 // Drive — owns an io_uring: readies SQE slots, submits them, reaps CQEs and completes them.
 // The library ships drivers::DemoDriver (a reaper thread) and drivers::LocalDriver (run to
@@ -130,34 +84,6 @@ export template <class D>
 concept DirectSqe = requires(D& d, ::io_uring_sqe& sqe) {
     { d.sqe_now() } noexcept -> std::same_as<::io_uring_sqe*>;
     { d.sqe_filled(sqe) } noexcept;
-};
-
-// A driver's post/unpost, type-erased: what a buffer policy needs to wake a waiter on the
-// waiter's own driver without knowing its type.
-export class Poster {
-  public:
-    template <Drive D>
-    explicit Poster(D& d) noexcept
-        : driver_(&d), id_(d.liveness().id()),
-          post_([](void* x, std::coroutine_handle<> h) noexcept { static_cast<D*>(x)->post(h); }),
-          unpost_([](void* x, std::coroutine_handle<> h) noexcept {
-              return static_cast<D*>(x)->unpost(h);
-          }) {}
-    // Both are no-ops once the driver is gone: a waiter of a dead driver is never resumed.
-    inline void post(std::coroutine_handle<> h) const noexcept {
-        Liveness::if_alive(id_, [&]() noexcept { post_(driver_, h); });
-    }
-    inline bool unpost(std::coroutine_handle<> h) const noexcept {
-        bool found = false;
-        Liveness::if_alive(id_, [&]() noexcept { found = unpost_(driver_, h); });
-        return found;
-    }
-
-  private:
-    void* driver_;
-    std::uint64_t id_;
-    void (*post_)(void*, std::coroutine_handle<>) noexcept;
-    bool (*unpost_)(void*, std::coroutine_handle<>) noexcept;
 };
 
 } // namespace ringbahn

@@ -32,6 +32,7 @@ import :policies.heap;
 import :stop_scope;
 import :submission;
 import :task;
+import :poster;
 
 namespace ringbahn {
 

@@ -23,6 +23,7 @@ import :events.multishot;
 import :slot_request;
 import :stop_scope;
 import :task;
+import :poster;
 
 namespace ringbahn {
 

@@ -9,6 +9,8 @@ export module ringbahn:policies.heap;
 import :buffer_policy;
 import :drive;
 import :error;
+import :poster;
+import :ready;
 
 namespace ringbahn::policies {
 

@@ -8,6 +8,7 @@ export module ringbahn:policies.pooled;
 import :buffer_policy;
 import :buffer_pool;
 import :drive;
+import :poster;
 
 namespace ringbahn::policies {
 

@@ -12,6 +12,8 @@ import :buffer_ring;
 import :drive;
 import :error;
 import :events.buffer_select;
+import :poster;
+import :ready;
 
 namespace ringbahn::policies {
 

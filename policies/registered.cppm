@@ -14,6 +14,7 @@ import :buffer_policy;
 import :buffer_pool;
 import :drive;
 import :error;
+import :poster;
 
 namespace ringbahn::policies {
 

@@ -16,6 +16,7 @@ import :cancellation;
 import :drive;
 import :error;
 import :event;
+import :poster;
 
 namespace ringbahn::detail {
 

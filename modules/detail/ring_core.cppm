@@ -142,10 +142,9 @@ class RingCore {
     inline std::uint32_t reap(std::span<Cqe> out) noexcept {
         if (const std::uint32_t n = reap_ring(out)) [[likely]]
             return n;
-        // The kernel flags CQEs it kept aside while the CQ was full: tested here, inline, so a
-        // turn that drains the CQ pays one load, and the flush call only when there are some.
-        const unsigned sq_flags = std::atomic_ref<unsigned>(*ring_.sq.kflags).load(std::memory_order_relaxed);
-        if (!(sq_flags & IORING_SQ_CQ_OVERFLOW)) [[likely]]
+        // Tested inline, so a turn that drains the CQ pays one load, and the flush call only
+        // when the kernel kept CQEs aside.
+        if (!overflow_flagged()) [[likely]]
             return 0;
         flush_overflow();
         return reap_ring(out);
@@ -155,15 +154,12 @@ class RingCore {
     // Returns the CQEs handled.
     inline std::uint32_t reap_and_dispatch() noexcept {
         ::io_uring_cq& cq = ring_.cq;
-        const unsigned shift = (ring_.flags & IORING_SETUP_CQE32) ? 1 : 0;
         std::uint32_t handled = 0;
         for (bool flushed = false;;) {
             unsigned head = *cq.khead; // ours: only we advance it
             const unsigned tail = std::atomic_ref<unsigned>(*cq.ktail).load(std::memory_order_acquire);
             if (head == tail) {
-                const unsigned sq_flags =
-                    std::atomic_ref<unsigned>(*ring_.sq.kflags).load(std::memory_order_relaxed);
-                if (flushed || !(sq_flags & IORING_SQ_CQ_OVERFLOW)) [[likely]]
+                if (flushed || !overflow_flagged()) [[likely]]
                     return handled;
                 flush_overflow();
                 flushed = true;
@@ -173,8 +169,7 @@ class RingCore {
             handled += tail - head;
             std::uint32_t finished = 0;
             for (; head != tail; ++head) {
-                const ::io_uring_cqe& c = cq.cqes[(head & cq.ring_mask) << shift];
-                const Cqe cqe{c.user_data, c.res, c.flags};
+                const Cqe cqe = cqe_at(head);
                 std::atomic_ref<unsigned>(*cq.khead).store(head + 1, std::memory_order_release);
                 finished += dispatch(cqe);
             }
@@ -191,13 +186,20 @@ class RingCore {
         const unsigned head = *cq.khead; // ours: only we advance it
         const unsigned tail = std::atomic_ref<unsigned>(*cq.ktail).load(std::memory_order_acquire);
         const unsigned n = tail - head < out.size() ? tail - head : unsigned(out.size());
-        const unsigned shift = (ring_.flags & IORING_SETUP_CQE32) ? 1 : 0;
-        for (unsigned i = 0; i < n; ++i) {
-            const ::io_uring_cqe& c = cq.cqes[((head + i) & cq.ring_mask) << shift];
-            out[i] = {c.user_data, c.res, c.flags};
-        }
+        for (unsigned i = 0; i < n; ++i) out[i] = cqe_at(head + i);
         std::atomic_ref<unsigned>(*cq.khead).store(head + n, std::memory_order_release);
         return n;
+    }
+    // The CQE at CQ position `index` (a CQE32 ring has two slots per entry).
+    [[gnu::always_inline]] inline Cqe cqe_at(unsigned index) const noexcept {
+        const unsigned shift = (ring_.flags & IORING_SETUP_CQE32) ? 1 : 0;
+        const ::io_uring_cqe& c = ring_.cq.cqes[(index & ring_.cq.ring_mask) << shift];
+        return {c.user_data, c.res, c.flags};
+    }
+    // The kernel flags CQEs it kept aside while the CQ was full (flush_overflow moves them in).
+    [[gnu::always_inline]] inline bool overflow_flagged() const noexcept {
+        return std::atomic_ref<unsigned>(*ring_.sq.kflags).load(std::memory_order_relaxed) &
+               IORING_SQ_CQ_OVERFLOW;
     }
 
   public:
@@ -251,8 +253,7 @@ class RingCore {
         if (n == 1) [[likely]] {
             ::io_uring_sqe* sqe = get_sqe(ring_);
             r.grant({sqe, 1});
-            if (!supports(sqe->opcode)) [[unlikely]]
-                stand_in(*sqe);
+            sqe_filled(*sqe);
             return;
         }
         grant_linked(r, n);

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:ready — an awaitable that is ready at once (policies that never wait return one).
+module;
+#include <type_traits>
+#include <utility>
+export module ringbahn:ready;
+
+namespace ringbahn {
+
+// An awaitable that is ready at once, for policies that never wait.
+export template <class T>
+struct Ready {
+    T value;
+    bool await_ready() const noexcept { return true; }
+    void await_suspend(auto) const noexcept {}
+    T await_resume() noexcept(std::is_nothrow_move_constructible_v<T>) { return std::move(value); }
+};
+
+} // namespace ringbahn
