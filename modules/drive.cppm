@@ -63,18 +63,26 @@ namespace ringbahn {
 //     and its Cancellation runs when that awaiter is destroyed; cancelled ones run theirs now;
 //  5. only then exit the ring — the kernel no longer writes into anybody's memory.
 // An awaiter that outlives its driver never calls it again.
+// The contract has two halves, so a custom driver can take either from an existing one (see
+// examples/counting_driver.cpp, which wraps a LocalDriver):
+// SqeSource — what ops need from the ring: SQE slots with backpressure, withdrawal, cancel.
 export template <class D>
-concept Drive = requires(D& d, SlotRequest& r, Completion& c, const DoneSignal& s, Task<void> t,
-                         std::coroutine_handle<> h) {
+concept SqeSource = requires(D& d, SlotRequest& r, Completion& c) {
     { d.acquire(r) } noexcept -> std::same_as<bool>;
     { d.withdraw(r) } noexcept -> std::same_as<bool>;
     { d.cancel(c) } noexcept;
+};
+// Executor — where coroutines run: post/unpost, the run loop, spawned tasks, liveness.
+export template <class D>
+concept Executor = requires(D& d, const DoneSignal& s, Task<void> t, std::coroutine_handle<> h) {
     { d.post(h) } noexcept;
     { d.unpost(h) } noexcept -> std::same_as<bool>;
     { std::as_const(d).liveness() } noexcept -> std::same_as<const Liveness&>;
     d.run_until(s);
     d.spawn(std::move(t));
 };
+export template <class D>
+concept Drive = SqeSource<D> && Executor<D>;
 
 // Optional, for a driver whose submitters run on its own thread: `sqe_now()` hands a one-SQE
 // op its SQE at once (or nullptr: then acquire() decides), and `sqe_filled(sqe)` is called once
