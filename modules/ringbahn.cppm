@@ -23,7 +23,7 @@ export import :op_handle;
 export import :when;
 export import :stop_scope;
 export import :buffer_ring;
-export import :stream;
+export import :multishot_stream;
 export import :buffer_policy;
 export import :buffer_pool;
 export import :ring;
@@ -80,6 +80,7 @@ export import :drivers.local;
 
 // detail: nothing exported, re-exported so instantiations can reach it
 export import :detail.sqe;
+export import :detail.await_once;
 export import :detail.recycler;
 export import :detail.iovecs;
 export import :detail.ring_core;

@@ -17,6 +17,7 @@ import :drive;
 import :error;
 import :event;
 import :op_handle;
+import :detail.await_once;
 import :detail.sqe;
 import :slot_request;
 import :stop_scope;
@@ -41,8 +42,8 @@ export template <class E, class D>
 class [[nodiscard]] Submission : private SlotRequest {
     static_assert(Event<E> && Drive<D>);
     // A multishot event posts many CQEs, each producing something (an fd, a buffer): only a
-    // Stream takes them all. Submitted as one op, all but the last would be dropped.
-    static_assert(!requires { typename E::Item; }, "multishot events go through a Stream "
+    // MultishotStream takes them all. Submitted as one op, all but the last would be dropped.
+    static_assert(!requires { typename E::Item; }, "multishot events go through a MultishotStream "
                                                    "(accept_stream, recv_stream, poll_stream)");
 
   public:
@@ -63,10 +64,14 @@ class [[nodiscard]] Submission : private SlotRequest {
             abandon(); // else never awaited, or finished: nothing to do
     }
 
-    bool await_ready() const noexcept { return false; }
+    // Awaited once, as an rvalue (detail::AwaitOnce).
+    [[nodiscard]] detail::AwaitOnce<Submission> operator co_await() && noexcept { return {*this}; }
+
+  private:
+    friend struct detail::AwaitOnce<Submission>;
 
     template <class P>
-    bool await_suspend(std::coroutine_handle<P> awaiting) {
+    bool suspend(std::coroutine_handle<P> awaiting) {
         completion_ = new Completion(awaiting, sqes_needed());
         phase_.store(Phase::waiting, std::memory_order_relaxed);
         if (StopScope* scope = stop_scope_of(awaiting)) [[unlikely]] {
@@ -93,7 +98,7 @@ class [[nodiscard]] Submission : private SlotRequest {
     }
 
     // The event's output (event.cppm): its result, then what the awaiter owns.
-    [[gnu::always_inline]] inline OutputOf<E> await_resume() noexcept {
+    [[gnu::always_inline]] inline OutputOf<E> resume() noexcept {
         if (scope_) [[unlikely]]
             std::exchange(scope_, nullptr)->detach(); // before the state can go (consume)
         Completion* c = std::exchange(completion_, nullptr);
@@ -102,7 +107,6 @@ class [[nodiscard]] Submission : private SlotRequest {
         return output_of(std::move(*event_), std::move(result));
     }
 
-  private:
     enum class Phase : std::uint8_t { idle, waiting, granted, gone };
 
     static void on_grant(SlotRequest& request, std::span<::io_uring_sqe> sqes) noexcept {

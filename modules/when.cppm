@@ -13,6 +13,7 @@ module;
 #include <utility>
 #include <variant>
 export module ringbahn:when;
+import :detail.await_once;
 import :stop_scope;
 
 namespace ringbahn {
@@ -177,9 +178,14 @@ class WhenAwaiter {
         if (outer_) outer_->detach();
     }
 
-    bool await_ready() const noexcept { return false; }
+    // Awaited once, as an rvalue (detail::AwaitOnce).
+    [[nodiscard]] AwaitOnce<WhenAwaiter> operator co_await() && noexcept { return {*this}; }
+
+  private:
+    friend struct AwaitOnce<WhenAwaiter>;
+
     template <class P>
-    bool await_suspend(std::coroutine_handle<P> parent) noexcept {
+    bool suspend(std::coroutine_handle<P> parent) noexcept {
         join_.any = Any;
         join_.parent = parent;
         join_.pending.store(count + 1, std::memory_order_relaxed);
@@ -203,7 +209,7 @@ class WhenAwaiter {
         // The parent's own arrival: the last one in resumes it (here: do not suspend at all).
         return join_.pending.fetch_sub(1, std::memory_order_acq_rel) != 1;
     }
-    auto await_resume() noexcept {
+    auto resume() noexcept {
         if (outer_) std::exchange(outer_, nullptr)->detach();
         auto values = std::apply(
             [](auto&... b) { return std::tuple<branch_value_t<As>...>(b.take()...); }, branches_);
@@ -215,7 +221,6 @@ class WhenAwaiter {
             return values;
     }
 
-  private:
     static void on_stop(void* self) noexcept { static_cast<WhenAwaiter*>(self)->join_.stop_all(); }
 
     Join join_{};

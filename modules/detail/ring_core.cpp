@@ -12,6 +12,7 @@ module;
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <csignal>
 #include <span>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -29,6 +30,12 @@ RingCore::~RingCore() {
 }
 
 Result<void> RingCore::open(const RingOptions& options) {
+    // A write to a socket or pipe whose reader is gone raises SIGPIPE, whose default action
+    // kills the process — an EPIPE the caller never sees. Like Rust's runtime, ignore it while
+    // its disposition is the default (a program that set a handler keeps it): the op then
+    // fails with EPIPE, a value. Checked at every ring creation: a program may reset it.
+    if (struct sigaction old{}; ::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL)
+        ::signal(SIGPIPE, SIG_IGN);
     // A kernel without a flag answers -EINVAL: drop the newest flag first (the last in this
     // list still set) and try again; setup_flags() reports what is in force.
     constexpr std::uint32_t droppable[] = {

@@ -3,6 +3,7 @@
 module;
 #include <liburing.h>
 #include <sys/uio.h>
+#include <atomic>
 #include <cerrno>
 #include <coroutine>
 #include <cstdint>
@@ -133,10 +134,17 @@ export class LocalDriver : public Submitter {
 
   private:
     LocalDriver() = default;
-    // The owner thread, told by the address of a thread_local: one instruction, no libc call.
-    static inline thread_local constinit char thread_tag_ = 0;
-    [[nodiscard]] inline bool on_owner_thread() const noexcept { return &thread_tag_ == owner_; }
-    const char* owner_ = &thread_tag_;
+    // Which thread this is: a number no other thread ever had (not a thread_local's address,
+    // which a new thread may reuse once the owner exited). Given out on first use.
+    static inline thread_local constinit std::uint64_t thread_id_ = 0;
+    static inline std::atomic<std::uint64_t> next_thread_id_{0};
+    [[nodiscard, gnu::always_inline]] static inline std::uint64_t this_thread() noexcept {
+        if (thread_id_ == 0) [[unlikely]]
+            thread_id_ = next_thread_id_.fetch_add(1, std::memory_order_relaxed) + 1;
+        return thread_id_;
+    }
+    [[nodiscard]] inline bool on_owner_thread() const noexcept { return this_thread() == owner_; }
+    const std::uint64_t owner_ = this_thread();
     Liveness liveness_; // ended first in the destructor: posts to a dying driver are dropped
     detail::RingCore core_;
     TaskSet tasks_;

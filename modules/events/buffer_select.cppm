@@ -54,7 +54,7 @@ export struct ReadProvided {
 static_assert(Event<ReadProvided>);
 
 // Multishot recv (6.0): one SQE, a CQE per chunk received, each in a buffer of `ring`. Use it
-// through a Stream (recv_stream()): item = the chunk's lease; an empty chunk is end of file.
+// through a MultishotStream (recv_stream()): item = the chunk's lease; an empty chunk is end of file.
 // The kernel ends it with ENOBUFS when the ring runs dry; the stream waits for a buffer to come
 // back and re-arms.
 export struct RecvMultishot {

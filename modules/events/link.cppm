@@ -168,9 +168,12 @@ struct WithTimeout {
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
         const CqeResult op = results[event.sqes_needed() - 1];
         const CqeResult timer = results[event.sqes_needed()];
+        // The event's own finish runs either way, once: it may hold something to clear or
+        // take (a timer's OpHandle, a provided buffer the CQE names).
+        Result<std::uint32_t> own = finish_result(event, op.res, op.flags);
         if (op.res == -ECANCELED && timer.res == -ETIME)
             return std::unexpected(std::make_error_code(std::errc::timed_out));
-        return finish_result(event, op.res, op.flags);
+        return own;
     }
     // The event's own output, if it has one (with_timeout(Accept{...}) gives an owned fd).
     [[nodiscard]] inline auto output(Result<std::uint32_t> r) && noexcept

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:events.multishot — multishot accept and poll: one SQE, a CQE per connection or
-// readiness event. Used through a Stream.
+// readiness event. Used through a MultishotStream.
 module;
 #include <liburing.h>
 #include <sys/socket.h>

@@ -8,6 +8,8 @@ module;
 #include <expected>
 #include <memory>
 #include <span>
+#include <sys/utsname.h>
+#include <cstdio>
 export module ringbahn:events.timeout;
 import :cancellation;
 import :detail.sqe;
@@ -16,6 +18,18 @@ import :event;
 import :op_handle;
 
 namespace ringbahn::events {
+
+// IORING_TIMEOUT_ETIME_SUCCESS (5.16): an expiry does not fail the chain a timer is linked in.
+// Older kernels refuse the flag (EINVAL), so it is set only where the kernel knows it.
+inline bool timer_expiry_can_succeed() noexcept {
+    static const bool known = [] {
+        ::utsname u{};
+        int major = 0, minor = 0;
+        if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+        return major > 5 || (major == 5 && minor >= 16);
+    }();
+    return known;
+}
 
 inline ::__kernel_timespec to_timespec(std::chrono::nanoseconds d) noexcept {
     return {.tv_sec = d.count() / 1'000'000'000, .tv_nsec = d.count() % 1'000'000'000};
@@ -41,6 +55,7 @@ export struct Timeout {
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         detail::prep_rw(sqes[0], IORING_OP_TIMEOUT, -1, when.get(), 1, count);
+        if (timer_expiry_can_succeed()) sqes[0].timeout_flags = IORING_TIMEOUT_ETIME_SUCCESS;
     }
     inline void granted(std::uint64_t user_data) noexcept { handle.set(user_data); }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t) noexcept {

@@ -16,7 +16,7 @@ import :events.connect;
 import :events.multishot;
 import :io.owned_fd;
 import :io.socket_address;
-import :stream;
+import :multishot_stream;
 import :submission;
 import :task;
 
@@ -118,7 +118,7 @@ export class TcpListener {
         }
 
       private:
-        Stream<events::AcceptMultishot, D> stream_;
+        MultishotStream<events::AcceptMultishot, D> stream_;
     };
     template <Drive D>
     [[nodiscard]] Incoming<D> incoming(D& driver) {

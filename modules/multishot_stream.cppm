@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:stream — Stream<E, D>: a multishot op as a stream of items (connections, chunks).
+// ringbahn:multishot_stream — MultishotStream<E, D>: a multishot op as a stream of items
+// (connections, chunks). (io::Stream is something else: a pipe or unix socket.)
 module;
 #include <liburing.h>
 #include <atomic>
@@ -12,7 +13,7 @@ module;
 #include <span>
 #include <system_error>
 #include <utility>
-export module ringbahn:stream;
+export module ringbahn:multishot_stream;
 import :buffer_ring;
 import :completion;
 import :drive;
@@ -51,16 +52,16 @@ concept MultishotEvent = Event<E> && requires(E& e, const E& ce, CqeResult c) {
 // are given back (accepted fds closed, buffers returned to their ring). One awaiter at a time;
 // immovable (the driver holds its address while it waits for an SQE).
 export template <MultishotEvent E, Drive D>
-class Stream : private SlotRequest {
+class MultishotStream : private SlotRequest {
   public:
     using Item = typename E::Item;
 
-    Stream(D& driver, E event)
-        : SlotRequest(1, &Stream::on_grant), driver_(&driver), event_(std::move(event)) {}
-    Stream(const Stream&) = delete;
-    Stream& operator=(const Stream&) = delete;
+    MultishotStream(D& driver, E event)
+        : SlotRequest(1, &MultishotStream::on_grant), driver_(&driver), event_(std::move(event)) {}
+    MultishotStream(const MultishotStream&) = delete;
+    MultishotStream& operator=(const MultishotStream&) = delete;
 
-    ~Stream() {
+    ~MultishotStream() {
         if (c_ == nullptr) return;
         Phase phase = phase_.load(std::memory_order_acquire);
         if (phase == Phase::waiting) {
@@ -121,19 +122,22 @@ class Stream : private SlotRequest {
     // armed, and what arrives later waits in the inbox for the next next().
     struct NextCqe {
         static constexpr CqeResult stopped{-ECANCELED, IORING_CQE_F_MORE};
-        Stream& s;
+        MultishotStream& s;
         std::optional<CqeResult> ready{};
         std::coroutine_handle<> handle{};
         StopScope* scope = nullptr;
         bool waiting = false;
         bool posted = false;
+        // Through a Poster, which checks the driver is alive: this awaiter may be destroyed
+        // after its driver (a frame the user owns), and must not unpost from a dead one.
+        std::optional<Poster> poster{};
 
-        NextCqe(Stream& stream) noexcept : s(stream) {}
+        NextCqe(MultishotStream& stream) noexcept : s(stream) {}
         NextCqe(const NextCqe&) = delete;
         // Destroyed while waiting (the coroutine calling next() was destroyed): unregister.
         ~NextCqe() {
             if (scope) scope->detach();
-            if (posted) s.driver_->unpost(handle);
+            if (posted) poster->unpost(handle);
             if (waiting && s.c_ != nullptr) s.c_->forget_waiter();
         }
 
@@ -197,12 +201,13 @@ class Stream : private SlotRequest {
             self.ready = stopped;
             self.waiting = false;
             self.posted = true;
-            self.s.driver_->post(self.handle);
+            self.poster.emplace(*self.s.driver_);
+            self.poster->post(self.handle);
         }
     };
 
     static void on_grant(SlotRequest& request, std::span<::io_uring_sqe> sqes) noexcept {
-        auto& self = static_cast<Stream&>(request);
+        auto& self = static_cast<MultishotStream&>(request);
         if (sqes.empty()) {
             if (const int err = request.take_refusal()) { // from inside acquire(): see NextCqe
                 *self.refused_ = err;
@@ -228,16 +233,16 @@ class Stream : private SlotRequest {
 
 // Streams over the multishot events.
 export template <Drive D>
-[[nodiscard]] Stream<events::AcceptMultishot, D> accept_stream(D& driver, int listen_fd) {
+[[nodiscard]] MultishotStream<events::AcceptMultishot, D> accept_stream(D& driver, int listen_fd) {
     return {driver, events::AcceptMultishot{listen_fd}};
 }
 export template <Drive D>
-[[nodiscard]] Stream<events::RecvMultishot, D> recv_stream(D& driver, int fd,
+[[nodiscard]] MultishotStream<events::RecvMultishot, D> recv_stream(D& driver, int fd,
                                                            std::shared_ptr<BufferRing> ring) {
     return {driver, events::RecvMultishot{fd, std::move(ring)}};
 }
 export template <Drive D>
-[[nodiscard]] Stream<events::PollMultishot, D> poll_stream(D& driver, int fd, unsigned mask) {
+[[nodiscard]] MultishotStream<events::PollMultishot, D> poll_stream(D& driver, int fd, unsigned mask) {
     return {driver, events::PollMultishot{fd, mask}};
 }
 
