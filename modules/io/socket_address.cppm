@@ -77,22 +77,21 @@ export class SocketAddress {
     ::socklen_t len_ = 0;
 };
 
-// A socket's own address (getsockname(2)) — with the port the kernel chose for port 0.
-export [[nodiscard]] inline Result<SocketAddress> local_address(int fd) {
+// A socket's address as getsockname(2) or getpeername(2) reports it.
+inline Result<SocketAddress> socket_address_by(int (*query)(int, ::sockaddr*, ::socklen_t*), int fd) {
     ::sockaddr_storage ss{};
     ::socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<::sockaddr*>(&ss), &len) != 0)
-        return std::unexpected(errno_code(errno));
+    if (query(fd, reinterpret_cast<::sockaddr*>(&ss), &len) != 0) return std::unexpected(errno_code(errno));
     return SocketAddress::from(reinterpret_cast<::sockaddr*>(&ss), len);
 }
 
-// The address of a connected socket's peer (getpeername(2)).
+// A socket's own address — with the port the kernel chose for port 0.
+export [[nodiscard]] inline Result<SocketAddress> local_address(int fd) {
+    return socket_address_by(::getsockname, fd);
+}
+// The address of a connected socket's peer.
 export [[nodiscard]] inline Result<SocketAddress> peer_address(int fd) {
-    ::sockaddr_storage ss{};
-    ::socklen_t len = sizeof ss;
-    if (::getpeername(fd, reinterpret_cast<::sockaddr*>(&ss), &len) != 0)
-        return std::unexpected(errno_code(errno));
-    return SocketAddress::from(reinterpret_cast<::sockaddr*>(&ss), len);
+    return socket_address_by(::getpeername, fd);
 }
 
 } // namespace ringbahn::io
