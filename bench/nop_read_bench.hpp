@@ -40,7 +40,7 @@ inline ringbahn::Task<void> nop_worker(ringbahn::drivers::LocalDriver& d, long n
     c.one_finished();
 }
 
-inline double ringbahn_nop(unsigned qd, long ops) {
+[[gnu::noinline]] inline double ringbahn_nop(unsigned qd, long ops) {
     auto d = local_driver();
     Counter c{qd, {}};
     const double t0 = now_seconds();
@@ -64,10 +64,11 @@ ringbahn::Task<void> read_worker(R& ring, const ReadFile& f, unsigned first, uns
     c.one_finished();
 }
 
+// (noinline: bench/callgrind counts this call alone.)
 // qd workers, each a Ring<File, Policy> over its own dup of the fd, seeking and reading 4 KiB
 // into the Ring's leased buffer.
 template <class MakePolicy>
-double ringbahn_read(const ReadFile& f, unsigned qd, MakePolicy make_policy) {
+[[gnu::noinline]] double ringbahn_read(const ReadFile& f, unsigned qd, MakePolicy make_policy) {
     using namespace ringbahn;
     auto d = local_driver();
     auto policy = make_policy(*d, qd);

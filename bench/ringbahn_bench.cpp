@@ -26,10 +26,22 @@ static int single(std::string_view what, std::string_view side, long ops) {
         raw ? raw_nop(32, ops) : ringbahn_nop(32, ops);
         return 0;
     }
-    if (what == "read") {
+    if (what == "read" || what == "read-pooled" || what == "read-registered") {
+        using namespace ringbahn;
         auto f = make_read_file("/tmp/ringbahn-bench-small.data", 16ull << 20, std::size_t(ops));
-        auto heap = [](ringbahn::drivers::LocalDriver&, unsigned) { return ringbahn::policies::Heap<block>{}; };
-        raw ? raw_read(f, 32, false) : ringbahn_read(f, 32, heap);
+        if (raw) {
+            raw_read(f, 32, what == "read-registered");
+        } else if (what == "read") {
+            ringbahn_read(f, 32, [](drivers::LocalDriver&, unsigned) { return policies::Heap<block>{}; });
+        } else if (what == "read-pooled") {
+            ringbahn_read(f, 32, [](drivers::LocalDriver&, unsigned qd) {
+                return policies::Pooled{BufferPool::create(std::uint16_t(qd), block, WhenEmpty::wait).value()};
+            });
+        } else {
+            ringbahn_read(f, 32, [](drivers::LocalDriver& d, unsigned qd) {
+                return policies::Registered::create(d, std::uint16_t(qd), block, WhenEmpty::wait).value();
+            });
+        }
         ::close(f.fd);
         return 0;
     }

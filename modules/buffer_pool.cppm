@@ -3,6 +3,7 @@
 module;
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <atomic>
 #include <cerrno>
 #include <expected>
 #include <coroutine>
@@ -10,7 +11,7 @@ module;
 #include <cstdint>
 #include <climits>
 #include <memory>
-#include <mutex>
+#include <mutex> // lock_guard, unique_lock
 #include <new>
 #include <optional>
 #include <span>
@@ -18,6 +19,7 @@ module;
 #include <vector>
 export module ringbahn:buffer_pool;
 import :buffer;
+import :detail.spin_lock;
 import :drive;
 import :error;
 import :stop_scope;
@@ -38,9 +40,9 @@ export class BufferPool;
 export class PoolLease {
   public:
     static constexpr bool owns_stable_bytes = true; // OwnedBuffer: the bytes are in the slab
-    PoolLease(PoolLease&& o) noexcept
+    inline PoolLease(PoolLease&& o) noexcept
         : pool_(std::move(o.pool_)), data_(o.data_), size_(o.size_), index_(o.index_) {}
-    PoolLease& operator=(PoolLease&& o) noexcept {
+    inline PoolLease& operator=(PoolLease&& o) noexcept {
         if (this != &o) {
             give_back();
             pool_ = std::move(o.pool_);
@@ -50,21 +52,21 @@ export class PoolLease {
         }
         return *this;
     }
-    ~PoolLease() { give_back(); }
+    inline ~PoolLease() { give_back(); }
 
-    [[nodiscard]] std::byte* data() noexcept { return data_; }
-    [[nodiscard]] const std::byte* data() const noexcept { return data_; }
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    [[nodiscard]] std::byte* begin() noexcept { return data_; }
-    [[nodiscard]] std::byte* end() noexcept { return data_ + size_; }
-    [[nodiscard]] const std::byte* begin() const noexcept { return data_; }
-    [[nodiscard]] const std::byte* end() const noexcept { return data_ + size_; }
+    [[nodiscard]] inline std::byte* data() noexcept { return data_; }
+    [[nodiscard]] inline const std::byte* data() const noexcept { return data_; }
+    [[nodiscard]] inline std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] inline std::byte* begin() noexcept { return data_; }
+    [[nodiscard]] inline std::byte* end() noexcept { return data_ + size_; }
+    [[nodiscard]] inline const std::byte* begin() const noexcept { return data_; }
+    [[nodiscard]] inline const std::byte* end() const noexcept { return data_ + size_; }
     // The registered-buffer index (meaningful when the pool is registered with a ring).
-    [[nodiscard]] std::uint16_t buffer_index() const noexcept { return index_; }
+    [[nodiscard]] inline std::uint16_t buffer_index() const noexcept { return index_; }
 
   private:
     friend class BufferPool;
-    PoolLease(std::shared_ptr<BufferPool> pool, std::byte* data, std::size_t size,
+    inline PoolLease(std::shared_ptr<BufferPool> pool, std::byte* data, std::size_t size,
               std::uint16_t index) noexcept
         : pool_(std::move(pool)), data_(data), size_(size), index_(index) {}
     inline void give_back() noexcept;
@@ -110,16 +112,16 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     // std::errc::operation_canceled — unless a lease was handed to it first: then it has it.
     class [[nodiscard]] Acquire {
       public:
-        Acquire(std::shared_ptr<BufferPool> pool, Poster waker) noexcept
+        inline Acquire(std::shared_ptr<BufferPool> pool, Poster waker) noexcept
             : pool_(std::move(pool)), waker_(waker) {}
-        Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)), waker_(o.waker_) {}
+        inline Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)), waker_(o.waker_) {}
         Acquire(const Acquire&) = delete;
-        ~Acquire() {
+        inline ~Acquire() {
             if (scope_) scope_->detach(); // no stop reaches us from here on
             if (waiting_) (void)pool_->withdraw(*this);
             if (posted_) waker_.unpost(continuation_); // result_'s lease returns with us
         }
-        bool await_ready() {
+        inline bool await_ready() {
             if (!pool_) [[unlikely]] { // a policy made from a null pool
                 result_.emplace(std::unexpected(errno_code(EINVAL)));
                 return true;
@@ -141,7 +143,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
             else scope_ = scope;
             return parked;
         }
-        Result<PoolLease> await_resume() {
+        inline Result<PoolLease> await_resume() {
             if (scope_) std::exchange(scope_, nullptr)->detach();
             posted_ = false;
             return std::move(*result_);
@@ -168,7 +170,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         bool posted_ = false;
     };
 
-    [[nodiscard]] Acquire acquire(Poster waker) { return Acquire(shared_from_this(), waker); }
+    [[nodiscard]] inline Acquire acquire(Poster waker) { return Acquire(shared_from_this(), waker); }
     [[nodiscard]] Result<PoolLease> try_acquire() {
         std::optional<Result<PoolLease>> r;
         if (!try_take(r)) return std::unexpected(make_error_code(Errc::pool_exhausted));
@@ -176,7 +178,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     }
 
     [[nodiscard]] std::size_t available() const {
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(list_lock_);
         return free_.size();
     }
     [[nodiscard]] std::uint16_t capacity() const noexcept { return count_; }
@@ -191,13 +193,13 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
   private:
     friend class PoolLease;
 
-    PoolLease lease(std::uint16_t i) {
+    inline PoolLease lease(std::uint16_t i) {
         return PoolLease(shared_from_this(), slab_ + std::size_t(i) * size_, size_, i);
     }
 
     // Ready now: a free buffer, or (fail mode) the exhaustion error.
-    bool try_take(std::optional<Result<PoolLease>>& out) {
-        std::unique_lock lock(mutex_);
+    inline bool try_take(std::optional<Result<PoolLease>>& out) {
+        std::unique_lock lock(list_lock_);
         if (!free_.empty()) {
             const std::uint16_t i = free_.back();
             free_.pop_back();
@@ -214,7 +216,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
     // Queue `a`; false if a buffer came back meanwhile (then `a` has it: do not suspend).
     bool park(Acquire& a, std::coroutine_handle<> h) {
-        std::unique_lock lock(mutex_);
+        std::unique_lock lock(list_lock_);
         if (!free_.empty()) {
             const std::uint16_t i = free_.back();
             free_.pop_back();
@@ -232,7 +234,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
     // Whether `a` was still queued (then it is not any more).
     bool withdraw(Acquire& a) noexcept {
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(list_lock_);
         Acquire** link = &head_;
         Acquire* prev = nullptr;
         while (*link && *link != &a) {
@@ -247,8 +249,8 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     }
 
     // A lease came back: hand it to the oldest waiter (resumed by its driver), or free it.
-    void give_back(std::uint16_t i) noexcept {
-        std::unique_lock lock(mutex_);
+    inline void give_back(std::uint16_t i) noexcept {
+        std::unique_lock lock(list_lock_);
         Acquire* a = head_;
         if (!a) {
             free_.push_back(i); // capacity reserved for every buffer: cannot allocate
@@ -263,7 +265,9 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         a->waker_.post(a->continuation_);
     }
 
-    mutable std::mutex mutex_;
+    // Held for a push or a pop of an index (or a waiter link): a spinlock, not a mutex, whose
+    // lock and unlock cost more than everything they would guard.
+    mutable detail::SpinLock list_lock_;
     std::byte* slab_;
     std::uint16_t count_;
     std::size_t size_;

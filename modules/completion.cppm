@@ -16,6 +16,7 @@ module;
 export module ringbahn:completion;
 import :cancellation;
 import :detail.recycler;
+import :detail.spin_lock;
 
 namespace ringbahn {
 
@@ -93,20 +94,11 @@ export struct CqeResult {
 
 // The CQEs of a multishot op that its stream has not taken yet, and the stream's coroutine
 // when it waits for one. A and K both touch it: a spinlock, held for a push or a pop.
-class Inbox {
+class Inbox : public detail::SpinLock {
   public:
-    inline void lock() noexcept {
-        while (busy_.test_and_set(std::memory_order_acquire))
-            while (busy_.test(std::memory_order_relaxed)) {}
-    }
-    inline void unlock() noexcept { busy_.clear(std::memory_order_release); }
-
     std::vector<CqeResult> items;
     std::size_t head = 0; // items before head are taken
     std::coroutine_handle<> waiter;
-
-  private:
-    std::atomic_flag busy_;
 };
 
 export class Completion {
@@ -192,6 +184,23 @@ export class Completion {
         return self->on_op_cqe(index, res, flags, tearing_down, exclusive);
     }
 
+    // The exclusive driver's fast path (LocalDriver, driver running): the only CQE of a plain op
+    // completes it and resumes its awaiter, with plain loads and stores (A and K are one
+    // thread). Returns false, touching nothing, for any other CQE: dispatch() takes it.
+    [[nodiscard, gnu::always_inline]] static inline bool complete_exclusive(
+        std::uint64_t user_data, std::int32_t res, std::uint32_t flags) noexcept {
+        if ((user_data & tag_mask) != 0) return false;
+        auto* self = reinterpret_cast<Completion*>(user_data);
+        if (!self->plain_ || (flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF)) ||
+            self->state_.load(std::memory_order_relaxed) != State::submitted) [[unlikely]]
+            return false;
+        self->res_ = res;
+        self->flags_ = flags;
+        self->state_.store(State::completed, std::memory_order_relaxed);
+        self->continuation_.resume(); // hands the state to the awaiter: touch nothing after
+        return true;
+    }
+
     // --- A side: the awaiter ---------------------------------------------------------------
 
     [[nodiscard]] inline std::int32_t result() const noexcept { return res_; }
@@ -201,9 +210,15 @@ export class Completion {
     // A cancel requested in place may still be out: then its CQE frees the state.
     inline void consume() noexcept {
         assert(state_.load(std::memory_order_relaxed) == State::completed);
-        if (refs_.load(std::memory_order_acquire) == 1 ||
-            refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            delete this;
+        if (refs_.load(std::memory_order_acquire) == 1) [[likely]] {
+            // Nothing else refers to it, and it owns nothing: a completed op was never
+            // abandoned (no Cancellation) and is no stream (no Inbox). The storage goes back
+            // without the destructor, which would find nothing to free ([basic.life]/5).
+            assert(!inbox_ && !cancellation_);
+            Completion::operator delete(this, sizeof(Completion));
+            return;
+        }
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
     }
 
     // The driver refused the op before it reached the kernel (it needs more SQEs than the ring

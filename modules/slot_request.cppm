@@ -21,8 +21,18 @@ export class SlotRequest {
   public:
     using GrantFn = void (*)(SlotRequest& self, std::span<::io_uring_sqe> sqes) noexcept;
 
-    inline SlotRequest(std::uint32_t sqes_needed, GrantFn grant) noexcept
-        : grant_(grant), sqes_needed_(sqes_needed) {}
+    inline SlotRequest(std::uint32_t sqes_needed, GrantFn grant) noexcept { arm(sqes_needed, grant); }
+    // Left unset, for an owner that often gets its SQE without asking (Submission's one-SQE
+    // path): it must arm() the request before any driver sees it.
+    struct Unarmed {};
+    inline explicit SlotRequest(Unarmed) noexcept {}
+    inline void arm(std::uint32_t sqes_needed, GrantFn grant) noexcept {
+        grant_ = grant;
+        sqes_needed_ = sqes_needed;
+        refused_ = 0;
+        prev_ = next_ = nullptr;
+        queued_ = false;
+    }
     SlotRequest(const SlotRequest&) = delete;
     SlotRequest& operator=(const SlotRequest&) = delete;
 
@@ -49,10 +59,10 @@ export class SlotRequest {
     friend class SlotWaitList;
     GrantFn grant_;
     std::uint32_t sqes_needed_;
-    int refused_ = 0;
-    SlotRequest* prev_ = nullptr;
-    SlotRequest* next_ = nullptr;
-    bool queued_ = false;
+    int refused_;
+    SlotRequest* prev_;
+    SlotRequest* next_;
+    bool queued_;
 };
 
 // Intrusive FIFO of parked requests: no allocation when a submitter must wait.

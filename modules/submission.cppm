@@ -48,11 +48,10 @@ class [[nodiscard]] Submission : private SlotRequest {
 
   public:
     Submission(D& driver, E event)
-        : SlotRequest(event.sqes_needed(), &Submission::on_grant), driver_(&driver),
-          event_(std::move(event)) {}
+        : SlotRequest(SlotRequest::Unarmed{}), driver_(&driver), event_(std::move(event)) {}
     // Movable until awaited (combinators take awaitables by value); never after.
     Submission(Submission&& other) noexcept
-        : SlotRequest(other.sqes_needed(), &Submission::on_grant), driver_(other.driver_),
+        : SlotRequest(SlotRequest::Unarmed{}), driver_(other.driver_),
           event_(std::move(other.event_)) {
         if (other.completion_ != nullptr) std::terminate(); // moved while in flight: a bug
     }
@@ -72,8 +71,8 @@ class [[nodiscard]] Submission : private SlotRequest {
 
     template <class P>
     bool suspend(std::coroutine_handle<P> awaiting) {
-        completion_ = new Completion(awaiting, sqes_needed());
-        phase_.store(Phase::waiting, std::memory_order_relaxed);
+        const std::uint32_t sqes = event_->sqes_needed();
+        completion_ = new Completion(awaiting, sqes);
         if (StopScope* scope = stop_scope_of(awaiting)) [[unlikely]] {
             if (!scope->attach(this, &Submission::on_stop)) {
                 refuse_now(ECANCELED); // stopped before it started: the kernel never sees it
@@ -82,13 +81,15 @@ class [[nodiscard]] Submission : private SlotRequest {
             scope_ = scope;
         }
         if constexpr (DirectSqe<D>) {
-            if (sqes_needed() == 1) [[likely]]
+            if (sqes == 1) [[likely]]
                 if (::io_uring_sqe* sqe = driver_->sqe_now()) [[likely]] {
                     fill({sqe, 1});
                     driver_->sqe_filled(*sqe);
                     return true;
                 }
         }
+        SlotRequest::arm(sqes, &Submission::on_grant);
+        phase_.store(Phase::waiting, std::memory_order_relaxed);
         bool refused = false;
         refused_ = &refused; // written only from inside acquire(), on this thread
         // From here the op may complete and resume `awaiting` on another thread before
@@ -126,27 +127,40 @@ class [[nodiscard]] Submission : private SlotRequest {
     // Writes the granted SQEs: the event's, or — stopped meanwhile — ones that fail with
     // ECANCELED.
     inline void fill(std::span<::io_uring_sqe> sqes) noexcept {
-        Completion& c = *completion_;
-        if constexpr (RecordsSqeResults<E>) c.record_sqe_results(event_->sqe_results());
-        // seq_cst with on_stop's store and load: either this sees the stop, or on_stop sees
-        // `granted` and cancels — never neither.
-        if (stop_.load(std::memory_order_seq_cst)) [[unlikely]] {
+        if constexpr (RecordsSqeResults<E>) completion_->record_sqe_results(event_->sqe_results());
+        if (scope_) [[unlikely]] {
+            fill_under_scope(sqes);
+            return;
+        }
+        hand_to_kernel(sqes);
+        phase_.store(Phase::granted, std::memory_order_release); // abandon()'s acquire
+    }
+
+    // Only a StopScope's on_stop races with fill (no scope, no stop). seq_cst with its store and
+    // load: either this sees the stop, or on_stop sees `granted` and cancels — never neither.
+    [[gnu::noinline]] void fill_under_scope(std::span<::io_uring_sqe> sqes) noexcept {
+        if (stop_.load(std::memory_order_seq_cst)) {
             // Stopped while it waited for SQEs: each SQE completes with ECANCELED, and the
             // event's storage is never handed to the kernel.
             for (std::uint32_t i = 0; i < sqes.size(); ++i) {
                 detail::prep_error(sqes[i], ECANCELED);
-                sqes[i].user_data = c.sqe_user_data(i);
+                sqes[i].user_data = completion_->sqe_user_data(i);
             }
-            phase_.store(Phase::granted, std::memory_order_seq_cst);
-            return;
+        } else {
+            hand_to_kernel(sqes);
         }
+        phase_.store(Phase::granted, std::memory_order_seq_cst);
+    }
+
+    // The event prepares its SQEs: from here the kernel owns its storage.
+    [[gnu::always_inline]] inline void hand_to_kernel(std::span<::io_uring_sqe> sqes) noexcept {
+        const Completion& c = *completion_;
         event_->prepare(detail::PrepareKeyMaker::make(), sqes);
         if (sqes.size() == 1) [[likely]]
             sqes[0].user_data = c.op_user_data();
         else
             for (std::uint32_t i = 0; i < sqes.size(); ++i) sqes[i].user_data = c.sqe_user_data(i);
         if constexpr (Targetable<E>) event_->granted(c.op_user_data());
-        phase_.store(Phase::granted, std::memory_order_seq_cst);
     }
 
     // The StopScope's request (any thread, under the scope's lock, while we are attached).

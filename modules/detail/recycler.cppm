@@ -44,7 +44,7 @@ class Recycler {
         if (c < classes) {
             if (Node* n = lists.free[c]) {
                 lists.free[c] = n->next;
-                --lists.count[c];
+                ++lists.room[c];
                 return n;
             }
             return ::operator new(c * step, alignment);
@@ -58,18 +58,12 @@ class Recycler {
             ::operator delete(p, c < classes ? c * step : size, alignment);
             return;
         }
-        if (c < classes) {
-            if (lists.count[c] < cap && lists.state != State::gone) {
-                if (lists.state == State::fresh) [[unlikely]]
-                    arm_cleanup();
-                lists.free[c] = ::new (p) Node{lists.free[c]};
-                ++lists.count[c];
-                return;
-            }
-            ::operator delete(p, c * step, alignment);
+        if (c < classes && lists.room[c] != 0) [[likely]] { // one test: room is 0 unless armed
+            lists.free[c] = ::new (p) Node{lists.free[c]};
+            --lists.room[c];
             return;
         }
-        ::operator delete(p, size, alignment);
+        keep_or_free(p, c, size);
     }
 
   private:
@@ -78,11 +72,12 @@ class Recycler {
     };
     enum class State : std::uint8_t { fresh, armed, gone };
     // Trivially constructed and destroyed, so reaching it costs one TLS-relative load: no guard
-    // variable, no registration on the hot path. Cleanup is armed the first time a block is
-    // kept, by a second thread_local whose destructor empties the lists at thread exit.
+    // variable, no registration on the hot path. `room` is what a list may still take: 0 until
+    // the thread's first free arms the cleanup (a second thread_local whose destructor empties
+    // the lists at thread exit), and 0 again from then on.
     struct Lists {
         Node* free[classes];
-        std::uint32_t count[classes];
+        std::uint32_t room[classes];
         State state;
     };
     static inline thread_local constinit Lists lists{};
@@ -90,17 +85,32 @@ class Recycler {
     struct Cleanup {
         ~Cleanup() {
             lists.state = State::gone; // blocks freed later in thread exit go to the heap
-            for (std::size_t c = 0; c < classes; ++c)
+            for (std::size_t c = 0; c < classes; ++c) {
+                lists.room[c] = 0;
                 while (Node* n = lists.free[c]) {
                     lists.free[c] = n->next;
                     ::operator delete(static_cast<void*>(n), c * step, alignment);
                 }
+            }
         }
     };
-    [[gnu::noinline]] static void arm_cleanup() noexcept {
-        thread_local Cleanup cleanup;
-        (void)cleanup;
-        lists.state = State::armed;
+    // A list with no room: the thread's first free (arm the cleanup, then keep the block), a
+    // full list, a block too large, or a thread past its cleanup: to the heap.
+    [[gnu::noinline]] static void keep_or_free(void* p, std::size_t c, std::size_t size) noexcept {
+        if (c >= classes) {
+            ::operator delete(p, size, alignment);
+            return;
+        }
+        if (lists.state == State::fresh) {
+            thread_local Cleanup cleanup;
+            (void)cleanup;
+            lists.state = State::armed;
+            for (std::uint32_t& r : lists.room) r = cap;
+            lists.free[c] = ::new (p) Node{lists.free[c]};
+            --lists.room[c];
+            return;
+        }
+        ::operator delete(p, c * step, alignment);
     }
 };
 

@@ -45,7 +45,8 @@ Result<void> RingCore::open(const RingOptions& options) {
         IORING_SETUP_SINGLE_ISSUER,  // 6.0
         IORING_SETUP_DEFER_TASKRUN,  // 6.1
     };
-    std::uint32_t flags = options.setup_flags;
+    // Never CQE32 (or SQE128): the reap loops read one slot per CQE.
+    std::uint32_t flags = options.setup_flags & ~(IORING_SETUP_CQE32 | IORING_SETUP_SQE128);
     std::uint32_t features = 0; // IORING_FEAT_* the kernel reported
     for (;;) {
         ::io_uring_params params{};
@@ -82,6 +83,9 @@ Result<void> RingCore::open(const RingOptions& options) {
         ::io_uring_free_probe(probe);
     } // no probe (before 5.6): every op is tried, and the kernel answers for itself
     for (std::uint8_t op : options.hide_opcodes) supported_[op >> 6] &= ~(std::uint64_t{1} << (op & 63));
+    all_supported_below_ = 0;
+    while (all_supported_below_ < 255 && supports(static_cast<std::uint8_t>(all_supported_below_)))
+        ++all_supported_below_;
     setup_flags_ = ring_.flags;
     exclusive_ = options.exclusive;
     faults_ = options.faults;

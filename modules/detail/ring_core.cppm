@@ -104,16 +104,16 @@ class RingCore {
     // The one-SQE fast path (Submission, through a driver's sqe_now): an SQE at once, or
     // nullptr, and then acquire() decides (park, or refuse). No function pointer, one space test.
     [[gnu::always_inline]] inline ::io_uring_sqe* sqe_now() noexcept {
-        if (!waiters_.empty()) [[unlikely]]
-            return nullptr; // FIFO: parked requests go first
-        ::io_uring_sqe* sqe = get_sqe(ring_);
-        if (sqe) [[likely]]
-            ++in_flight_;
-        return sqe;
+        ::io_uring_sq& sq = ring_.sq;
+        const unsigned head = std::atomic_ref<unsigned>(*sq.khead).load(std::memory_order_acquire);
+        if (!waiters_.empty() || sq.sqe_tail - head >= sq.ring_entries) [[unlikely]]
+            return nullptr; // FIFO: parked requests go first; or the SQ is full
+        ++in_flight_;
+        return &sq.sqes[sq.sqe_tail++ & sq.ring_mask];
     }
     // After the op filled sqe_now()'s SQE: an opcode the kernel lacks gets its stand-in.
     [[gnu::always_inline]] inline void sqe_filled(::io_uring_sqe& sqe) noexcept {
-        if (!supports(sqe.opcode)) [[unlikely]]
+        if (sqe.opcode >= all_supported_below_ && !supports(sqe.opcode)) [[unlikely]]
             stand_in(sqe);
     }
     inline bool withdraw(SlotRequest& r) noexcept { return waiters_.remove(r); }
@@ -150,15 +150,19 @@ class RingCore {
         return reap_ring(out);
     }
     // The exclusive driver's reap: each CQE dispatched where it lies, its CQ slot freed first
-    // (so a coroutine it resumes may reap again without seeing it twice), then settle().
+    // (so a coroutine it resumes may reap again without seeing it twice: the head is re-read
+    // after every CQE), then settle(). The ring's geometry is read once, not after every resume.
     // Returns the CQEs handled.
     inline std::uint32_t reap_and_dispatch() noexcept {
-        ::io_uring_cq& cq = ring_.cq;
+        unsigned* const khead = ring_.cq.khead;
+        unsigned* const ktail = ring_.cq.ktail;
+        const ::io_uring_cqe* const cqes = ring_.cq.cqes;
+        const unsigned mask = ring_.cq.ring_mask;
         std::uint32_t handled = 0;
         for (bool flushed = false;;) {
-            unsigned head = *cq.khead; // ours: only we advance it
-            const unsigned tail = std::atomic_ref<unsigned>(*cq.ktail).load(std::memory_order_acquire);
-            if (head == tail) {
+            const unsigned tail = std::atomic_ref<unsigned>(*ktail).load(std::memory_order_acquire);
+            const unsigned start = *khead; // only we advance the head
+            if (start == tail) {
                 if (flushed || !overflow_flagged()) [[likely]]
                     return handled;
                 flush_overflow();
@@ -166,12 +170,22 @@ class RingCore {
                 continue;
             }
             flushed = false;
-            handled += tail - head;
+            handled += tail - start;
+            const bool fast = exclusive_ && !tearing_down_; // else every CQE goes to dispatch()
             std::uint32_t finished = 0;
-            for (; head != tail; ++head) {
-                const Cqe cqe = cqe_at(head);
-                std::atomic_ref<unsigned>(*cq.khead).store(head + 1, std::memory_order_release);
-                finished += dispatch(cqe);
+            for (unsigned head; (head = *khead) != tail;) {
+                const ::io_uring_cqe& c = cqes[head & mask];
+                const std::uint64_t user_data = c.user_data;
+                const std::int32_t res = c.res;
+                const std::uint32_t flags = c.flags;
+                std::atomic_ref<unsigned>(*khead).store(head + 1, std::memory_order_release);
+                // Most CQEs: the only CQE of a plain op, resumed right here.
+                if (fast && (user_data & message_tag) == 0 && user_data != 0 &&
+                    Completion::complete_exclusive(user_data, res, flags)) [[likely]] {
+                    ++finished;
+                    continue;
+                }
+                finished += dispatch(Cqe{user_data, res, flags});
             }
             settle(finished);
         }
@@ -190,10 +204,10 @@ class RingCore {
         std::atomic_ref<unsigned>(*cq.khead).store(head + n, std::memory_order_release);
         return n;
     }
-    // The CQE at CQ position `index` (a CQE32 ring has two slots per entry).
+    // The CQE at CQ position `index`. open() never sets IORING_SETUP_CQE32 (whose entries
+    // take two slots each), so an entry is one slot.
     [[gnu::always_inline]] inline Cqe cqe_at(unsigned index) const noexcept {
-        const unsigned shift = (ring_.flags & IORING_SETUP_CQE32) ? 1 : 0;
-        const ::io_uring_cqe& c = ring_.cq.cqes[(index & ring_.cq.ring_mask) << shift];
+        const ::io_uring_cqe& c = ring_.cq.cqes[index & ring_.cq.ring_mask];
         return {c.user_data, c.res, c.flags};
     }
     // The kernel flags CQEs it kept aside while the CQ was full (flush_overflow moves them in).
@@ -285,6 +299,7 @@ class RingCore {
     std::shared_ptr<void> registered_owner_;
     std::vector<std::shared_ptr<void>> kept_until_exit_; // provided-buffer rings' memory
     std::uint64_t supported_[4] = {~0ull, ~0ull, ~0ull, ~0ull};
+    std::uint32_t all_supported_below_ = 255; // opcodes below it need no look at supported_
     ::io_uring ring_{};
     bool open_ = false;
     bool tearing_down_ = false;

@@ -69,13 +69,13 @@ inline std::uint32_t sq_space_left(::io_uring& ring) noexcept {
     return ring.sq.ring_entries - (ring.sq.sqe_tail - head);
 }
 
-// io_uring_get_sqe, inline: the next free SQE, or nullptr when the SQ is full.
+// io_uring_get_sqe, inline: the next free SQE, or nullptr when the SQ is full. Rings here are
+// never SQE128 (RingCore::open clears it), so an SQE is one slot.
 inline ::io_uring_sqe* get_sqe(::io_uring& ring) noexcept {
     ::io_uring_sq& sq = ring.sq;
     const unsigned head = std::atomic_ref<unsigned>(*sq.khead).load(std::memory_order_acquire);
     if (sq.sqe_tail - head >= sq.ring_entries) return nullptr;
-    const unsigned shift = (ring.flags & IORING_SETUP_SQE128) ? 1 : 0;
-    return &sq.sqes[(sq.sqe_tail++ & sq.ring_mask) << shift];
+    return &sq.sqes[sq.sqe_tail++ & sq.ring_mask];
 }
 
 inline void prep_error(::io_uring_sqe& sqe, int err) noexcept {

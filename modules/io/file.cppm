@@ -37,7 +37,7 @@ export class File {
         return open(driver, path, O_WRONLY | O_CREAT | O_TRUNC, mode);
     }
 
-    [[nodiscard]] int native_handle() const noexcept { return fd_.native_handle(); }
+    [[nodiscard]] inline int native_handle() const noexcept { return fd_.native_handle(); }
     [[nodiscard]] int release() noexcept { return fd_.release(); }
 
   private:

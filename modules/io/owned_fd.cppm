@@ -15,9 +15,9 @@ namespace ringbahn::io {
 export class OwnedFd {
   public:
     OwnedFd() noexcept = default;
-    explicit OwnedFd(int fd) noexcept : fd_(fd) {}
-    OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    OwnedFd& operator=(OwnedFd&& o) noexcept {
+    inline explicit OwnedFd(int fd) noexcept : fd_(fd) {}
+    inline OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    inline OwnedFd& operator=(OwnedFd&& o) noexcept {
         if (this != &o) {
             reset();
             fd_ = std::exchange(o.fd_, -1);
@@ -26,13 +26,13 @@ export class OwnedFd {
     }
     OwnedFd(const OwnedFd&) = delete;
     OwnedFd& operator=(const OwnedFd&) = delete;
-    ~OwnedFd() { reset(); }
+    inline ~OwnedFd() { reset(); }
 
-    [[nodiscard]] int native_handle() const noexcept { return fd_; }
-    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    [[nodiscard]] inline int native_handle() const noexcept { return fd_; }
+    [[nodiscard]] inline bool is_open() const noexcept { return fd_ >= 0; }
     // Gives the fd up without closing it (e.g. to close it through the ring).
-    [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
-    void reset() noexcept {
+    [[nodiscard]] inline int release() noexcept { return std::exchange(fd_, -1); }
+    inline void reset() noexcept {
         if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     }
 

@@ -19,7 +19,7 @@ export class Stream {
   public:
     static constexpr bool seekable = false;
     explicit Stream(OwnedFd fd) noexcept : fd_(std::move(fd)) {}
-    [[nodiscard]] int native_handle() const noexcept { return fd_.native_handle(); }
+    [[nodiscard]] inline int native_handle() const noexcept { return fd_.native_handle(); }
     [[nodiscard]] int release() noexcept { return fd_.release(); }
 
   private:

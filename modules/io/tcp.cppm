@@ -53,7 +53,7 @@ export class TcpStream {
         return {};
     }
 
-    [[nodiscard]] int native_handle() const noexcept { return fd_.native_handle(); }
+    [[nodiscard]] inline int native_handle() const noexcept { return fd_.native_handle(); }
     [[nodiscard]] int release() noexcept { return fd_.release(); }
 
   private:
@@ -127,7 +127,7 @@ export class TcpListener {
 
     // The bound address (with the port the kernel chose for port 0).
     [[nodiscard]] Result<SocketAddress> local_address() const { return io::local_address(native_handle()); }
-    [[nodiscard]] int native_handle() const noexcept { return fd_.native_handle(); }
+    [[nodiscard]] inline int native_handle() const noexcept { return fd_.native_handle(); }
 
   private:
     explicit TcpListener(OwnedFd fd) noexcept : fd_(std::move(fd)) {}
