@@ -16,12 +16,12 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:ring;
-import :buffer_policy;
+import :buffers.buffer_policy;
 import :detail.read_rescue;
-import :drive;
+import :drive.drive;
 import :drivers.local;
-import :error;
-import :event;
+import :protocol.error;
+import :protocol.event;
 import :events.close;
 import :events.link;
 import :events.poll;
@@ -29,10 +29,10 @@ import :events.read;
 import :events.write;
 import :io.owned_fd;
 import :policies.heap;
-import :stop_scope;
-import :submission;
-import :task;
-import :poster;
+import :await.stop_scope;
+import :await.submission;
+import :tasks.task;
+import :drive.poster;
 
 namespace ringbahn {
 

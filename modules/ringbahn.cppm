@@ -2,31 +2,50 @@
 // ringbahn — the primary module interface: `import ringbahn;` gives the whole public API.
 export module ringbahn;
 
-// core
-export import :error;
-export import :buffer;
-export import :cancellation;
-export import :completion;
-export import :event;
-export import :slot_request;
-export import :liveness;
-export import :drive;
-export import :poster;
-export import :ready;
-export import :submission;
-export import :task;
-export import :task_set;
-export import :done_signal;
-export import :block_on;
-export import :fd_reclaim;
-export import :op_handle;
-export import :when;
-export import :stop_scope;
-export import :buffer_ring;
-export import :multishot_stream;
-export import :buffer_policy;
-export import :buffer_pool;
+// The table of contents, bottom layer first: each layer uses only the ones above it here.
+//
+// 1. The op protocol (modules/protocol/): what one io_uring op is, and the state it shares with
+//    its awaiter until its last CQE — errors, the Event contract, the completion state
+//    machine, the Cancellation that owns what the kernel borrows.
+export import :protocol.error;
+export import :protocol.cancellation;
+export import :protocol.completion;
+export import :protocol.slot_request;
+export import :protocol.event;
+export import :protocol.fd_reclaim;
+export import :protocol.op_handle;
+
+// 2. The driver contract (modules/drive/): SQE slots, cancel, post, run loop, liveness.
+export import :drive.liveness;
+export import :drive.drive;
+export import :drive.poster;
+export import :drive.done_signal;
+
+// 3. Awaiting ops (modules/await/): one event on one driver, multishot streams, when_all /
+//    when_any, and the stop scopes that cancel the losers.
+export import :await.stop_scope;
+export import :await.submission;
+export import :await.multishot_stream;
+export import :await.when;
+
+// 4. Tasks (modules/tasks/): Task<T>, detached tasks a driver owns, block_on.
+export import :tasks.task;
+export import :tasks.task_set;
+export import :tasks.block_on;
+
+// 5. Buffers (modules/buffers/, policies/): owned buffers, pools, provided-buffer rings, and
+//    the BufferPolicy a Ring leases from.
+export import :buffers.buffer;
+export import :buffers.ready;
+export import :buffers.buffer_ring;
+export import :buffers.buffer_policy;
+export import :buffers.buffer_pool;
+
+// 6. Ring (modules/ring.cppm): buffered IO over a file or socket, on all of the above.
 export import :ring;
+
+// 7. IO objects (modules/io/), the ops (modules/events/), buffer policies (policies/) and the
+//    shipped drivers (modules/drivers/).
 
 // io objects
 export import :io.owned_fd;

@@ -6,11 +6,11 @@ module;
 #include <memory>
 #include <utility>
 export module ringbahn:policies.heap;
-import :buffer_policy;
-import :drive;
-import :error;
-import :poster;
-import :ready;
+import :buffers.buffer_policy;
+import :drive.drive;
+import :protocol.error;
+import :drive.poster;
+import :buffers.ready;
 
 namespace ringbahn::policies {
 

@@ -5,10 +5,10 @@ module;
 #include <expected>
 #include <utility>
 export module ringbahn:policies.pooled;
-import :buffer_policy;
-import :buffer_pool;
-import :drive;
-import :poster;
+import :buffers.buffer_policy;
+import :buffers.buffer_pool;
+import :drive.drive;
+import :drive.poster;
 
 namespace ringbahn::policies {
 

@@ -7,13 +7,13 @@ module;
 #include <memory>
 #include <utility>
 export module ringbahn:policies.provided;
-import :buffer_policy;
-import :buffer_ring;
-import :drive;
-import :error;
+import :buffers.buffer_policy;
+import :buffers.buffer_ring;
+import :drive.drive;
+import :protocol.error;
 import :events.buffer_select;
-import :poster;
-import :ready;
+import :drive.poster;
+import :buffers.ready;
 
 namespace ringbahn::policies {
 

@@ -10,11 +10,11 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:policies.registered;
-import :buffer_policy;
-import :buffer_pool;
-import :drive;
-import :error;
-import :poster;
+import :buffers.buffer_policy;
+import :buffers.buffer_pool;
+import :drive.drive;
+import :protocol.error;
+import :drive.poster;
 
 namespace ringbahn::policies {
 

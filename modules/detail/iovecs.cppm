@@ -6,7 +6,7 @@ module;
 #include <memory>
 #include <vector>
 export module ringbahn:detail.iovecs;
-import :buffer;
+import :buffers.buffer;
 import :detail.sqe;
 
 namespace ringbahn::detail {

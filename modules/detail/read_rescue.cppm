@@ -11,12 +11,12 @@ module;
 #include <span>
 #include <utility>
 export module ringbahn:detail.read_rescue;
-import :buffer_ring;
-import :cancellation;
-import :drive;
-import :error;
-import :event;
-import :poster;
+import :buffers.buffer_ring;
+import :protocol.cancellation;
+import :drive.drive;
+import :protocol.error;
+import :protocol.event;
+import :drive.poster;
 
 namespace ringbahn::detail {
 

@@ -14,11 +14,11 @@ module;
 #include <span>
 #include <vector>
 export module ringbahn:detail.ring_core;
-import :completion;
+import :protocol.completion;
 import :detail.sqe;
-import :error;
+import :protocol.error;
 import :events.msg_ring;
-import :slot_request;
+import :protocol.slot_request;
 
 namespace ringbahn::detail {
 

@@ -13,17 +13,17 @@ module;
 #include <thread>
 #include <vector>
 export module ringbahn:drivers.local;
-import :completion;
+import :protocol.completion;
 import :detail.posted_queue;
 import :detail.ring_core;
-import :drive;
-import :done_signal;
-import :error;
+import :drive.drive;
+import :drive.done_signal;
+import :protocol.error;
 import :events.msg_ring;
-import :slot_request;
-import :submission;
-import :task;
-import :task_set;
+import :protocol.slot_request;
+import :await.submission;
+import :tasks.task;
+import :tasks.task_set;
 
 namespace ringbahn::drivers {
 

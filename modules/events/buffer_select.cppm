@@ -10,12 +10,12 @@ module;
 #include <optional>
 #include <span>
 export module ringbahn:events.buffer_select;
-import :buffer_ring;
-import :cancellation;
-import :completion;
+import :buffers.buffer_ring;
+import :protocol.cancellation;
+import :protocol.completion;
 import :detail.sqe;
-import :error;
-import :event;
+import :protocol.error;
+import :protocol.event;
 
 namespace ringbahn::events {
 

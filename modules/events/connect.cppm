@@ -8,9 +8,9 @@ module;
 #include <memory>
 #include <span>
 export module ringbahn:events.connect;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

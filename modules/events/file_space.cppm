@@ -8,10 +8,10 @@ module;
 #include <cstdint>
 #include <span>
 export module ringbahn:events.file_space;
-import :buffer;
-import :cancellation;
+import :buffers.buffer;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

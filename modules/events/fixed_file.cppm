@@ -10,12 +10,12 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:events.fixed_file;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :completion;
-import :error;
-import :event;
-import :op_handle;
+import :protocol.completion;
+import :protocol.error;
+import :protocol.event;
+import :protocol.op_handle;
 
 namespace ringbahn::events {
 

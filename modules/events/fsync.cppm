@@ -5,9 +5,9 @@ module;
 #include <cstdint>
 #include <span>
 export module ringbahn:events.fsync;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

@@ -7,9 +7,9 @@ module;
 #include <memory>
 #include <span>
 export module ringbahn:events.futex;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

@@ -15,13 +15,13 @@ module;
 #include <tuple>
 #include <utility>
 export module ringbahn:events.link;
-import :cancellation;
-import :completion;
+import :protocol.cancellation;
+import :protocol.completion;
 import :detail.sqe;
-import :error;
-import :event;
+import :protocol.error;
+import :protocol.event;
 import :events.timeout;
-import :op_handle;
+import :protocol.op_handle;
 
 namespace ringbahn::events {
 

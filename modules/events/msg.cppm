@@ -11,11 +11,11 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:events.msg;
-import :buffer;
-import :cancellation;
+import :buffers.buffer;
+import :protocol.cancellation;
 import :detail.iovecs;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

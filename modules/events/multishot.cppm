@@ -7,13 +7,13 @@ module;
 #include <cstdint>
 #include <span>
 export module ringbahn:events.multishot;
-import :buffer_ring;
-import :cancellation;
-import :completion;
+import :buffers.buffer_ring;
+import :protocol.cancellation;
+import :protocol.completion;
 import :detail.sqe;
-import :error;
-import :event;
-import :fd_reclaim;
+import :protocol.error;
+import :protocol.event;
+import :protocol.fd_reclaim;
 import :io.owned_fd;
 
 namespace ringbahn::events {

@@ -9,12 +9,12 @@ module;
 #include <span>
 #include <string_view>
 export module ringbahn:events.openat2;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.c_string;
 import :detail.sqe;
-import :event;
-import :error;
-import :fd_reclaim;
+import :protocol.event;
+import :protocol.error;
+import :protocol.fd_reclaim;
 import :io.owned_fd;
 
 namespace ringbahn::events {

@@ -7,10 +7,10 @@ module;
 #include <span>
 #include <string_view>
 export module ringbahn:events.path;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.c_string;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

@@ -6,11 +6,11 @@ module;
 #include <expected>
 #include <span>
 export module ringbahn:events.poll;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :error;
-import :event;
-import :op_handle;
+import :protocol.error;
+import :protocol.event;
+import :protocol.op_handle;
 
 namespace ringbahn::events {
 

@@ -8,10 +8,10 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:events.read;
-import :buffer;
-import :cancellation;
+import :buffers.buffer;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

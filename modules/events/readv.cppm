@@ -10,11 +10,11 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:events.readv;
-import :buffer;
-import :cancellation;
+import :buffers.buffer;
+import :protocol.cancellation;
 import :detail.iovecs;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

@@ -9,10 +9,10 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:events.send_zc;
-import :buffer;
-import :cancellation;
+import :buffers.buffer;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 import :events.msg;
 
 namespace ringbahn::events {

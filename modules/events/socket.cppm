@@ -8,11 +8,11 @@ module;
 #include <memory>
 #include <span>
 export module ringbahn:events.socket;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
-import :error;
-import :fd_reclaim;
+import :protocol.event;
+import :protocol.error;
+import :protocol.fd_reclaim;
 import :io.owned_fd;
 
 namespace ringbahn::events {

@@ -6,9 +6,9 @@ module;
 #include <cstdint>
 #include <span>
 export module ringbahn:events.splice;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

@@ -9,10 +9,10 @@ module;
 #include <span>
 #include <string_view>
 export module ringbahn:events.statx;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.c_string;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

@@ -11,11 +11,11 @@ module;
 #include <sys/utsname.h>
 #include <cstdio>
 export module ringbahn:events.timeout;
-import :cancellation;
+import :protocol.cancellation;
 import :detail.sqe;
-import :error;
-import :event;
-import :op_handle;
+import :protocol.error;
+import :protocol.event;
+import :protocol.op_handle;
 
 namespace ringbahn::events {
 

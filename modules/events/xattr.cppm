@@ -9,11 +9,11 @@ module;
 #include <utility>
 #include <vector>
 export module ringbahn:events.xattr;
-import :buffer;
-import :cancellation;
+import :buffers.buffer;
+import :protocol.cancellation;
 import :detail.c_string;
 import :detail.sqe;
-import :event;
+import :protocol.event;
 
 namespace ringbahn::events {
 

@@ -7,12 +7,12 @@ module;
 #include <expected>
 #include <utility>
 export module ringbahn:io.file;
-import :drive;
-import :error;
+import :drive.drive;
+import :protocol.error;
 import :events.openat;
 import :io.owned_fd;
-import :submission;
-import :task;
+import :await.submission;
+import :tasks.task;
 
 namespace ringbahn::io {
 

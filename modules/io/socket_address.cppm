@@ -12,7 +12,7 @@ module;
 #include <string>
 #include <string_view>
 export module ringbahn:io.socket_address;
-import :error;
+import :protocol.error;
 
 namespace ringbahn::io {
 

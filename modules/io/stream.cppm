@@ -9,7 +9,7 @@ module;
 #include <expected>
 #include <utility>
 export module ringbahn:io.stream;
-import :error;
+import :protocol.error;
 import :io.owned_fd;
 
 namespace ringbahn::io {

@@ -9,16 +9,16 @@ module;
 #include <expected>
 #include <utility>
 export module ringbahn:io.tcp;
-import :drive;
-import :error;
+import :drive.drive;
+import :protocol.error;
 import :events.accept;
 import :events.connect;
 import :events.multishot;
 import :io.owned_fd;
 import :io.socket_address;
-import :multishot_stream;
-import :submission;
-import :task;
+import :await.multishot_stream;
+import :await.submission;
+import :tasks.task;
 
 namespace ringbahn::io {
 

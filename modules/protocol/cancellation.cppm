@@ -6,7 +6,7 @@ module;
 #include <new>
 #include <type_traits>
 #include <utility>
-export module ringbahn:cancellation;
+export module ringbahn:protocol.cancellation;
 
 namespace ringbahn {
 

@@ -7,9 +7,9 @@ module;
 #include <type_traits>
 #include <utility>
 #include <variant>
-export module ringbahn:task;
+export module ringbahn:tasks.task;
 import :detail.recycler;
-import :stop_scope;
+import :await.stop_scope;
 
 namespace ringbahn {
 

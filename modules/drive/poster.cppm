@@ -3,9 +3,9 @@
 module;
 #include <coroutine>
 #include <cstdint>
-export module ringbahn:poster;
-import :drive;
-import :liveness;
+export module ringbahn:drive.poster;
+import :drive.drive;
+import :drive.liveness;
 
 namespace ringbahn {
 

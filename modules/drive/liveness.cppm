@@ -5,7 +5,7 @@ module;
 #include <cstdint>
 #include <mutex>
 #include <vector>
-export module ringbahn:liveness;
+export module ringbahn:drive.liveness;
 
 namespace ringbahn {
 

@@ -7,9 +7,9 @@ module;
 #include <expected>
 #include <type_traits>
 #include <utility>
-export module ringbahn:fd_reclaim;
-import :cancellation;
-import :error;
+export module ringbahn:protocol.fd_reclaim;
+import :protocol.cancellation;
+import :protocol.error;
 import :io.owned_fd;
 
 namespace ringbahn {

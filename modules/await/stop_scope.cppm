@@ -4,7 +4,7 @@ module;
 #include <atomic>
 #include <concepts>
 #include <coroutine>
-export module ringbahn:stop_scope;
+export module ringbahn:await.stop_scope;
 
 namespace ringbahn {
 

@@ -10,17 +10,17 @@ module;
 #include <optional>
 #include <span>
 #include <utility>
-export module ringbahn:submission;
-import :cancellation;
-import :completion;
-import :drive;
-import :error;
-import :event;
-import :op_handle;
+export module ringbahn:await.submission;
+import :protocol.cancellation;
+import :protocol.completion;
+import :drive.drive;
+import :protocol.error;
+import :protocol.event;
+import :protocol.op_handle;
 import :detail.await_once;
 import :detail.sqe;
-import :slot_request;
-import :stop_scope;
+import :protocol.slot_request;
+import :await.stop_scope;
 
 namespace ringbahn {
 

@@ -3,7 +3,7 @@
 module;
 #include <type_traits>
 #include <utility>
-export module ringbahn:ready;
+export module ringbahn:buffers.ready;
 
 namespace ringbahn {
 

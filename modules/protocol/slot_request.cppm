@@ -5,7 +5,7 @@ module;
 #include <cstdint>
 #include <span>
 #include <utility>
-export module ringbahn:slot_request;
+export module ringbahn:protocol.slot_request;
 
 namespace ringbahn {
 

@@ -4,7 +4,7 @@ module;
 #include <atomic>
 #include <cstdint>
 #include <memory>
-export module ringbahn:op_handle;
+export module ringbahn:protocol.op_handle;
 
 namespace ringbahn {
 

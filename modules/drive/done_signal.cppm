@@ -4,7 +4,7 @@ module;
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-export module ringbahn:done_signal;
+export module ringbahn:drive.done_signal;
 
 namespace ringbahn {
 

@@ -13,18 +13,18 @@ module;
 #include <span>
 #include <system_error>
 #include <utility>
-export module ringbahn:multishot_stream;
-import :buffer_ring;
-import :completion;
-import :drive;
-import :error;
-import :event;
+export module ringbahn:await.multishot_stream;
+import :buffers.buffer_ring;
+import :protocol.completion;
+import :drive.drive;
+import :protocol.error;
+import :protocol.event;
 import :events.buffer_select;
 import :events.multishot;
-import :slot_request;
-import :stop_scope;
-import :task;
-import :poster;
+import :protocol.slot_request;
+import :await.stop_scope;
+import :tasks.task;
+import :drive.poster;
 
 namespace ringbahn {
 

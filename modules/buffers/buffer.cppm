@@ -12,7 +12,7 @@ module;
 #include <utility>
 #include <memory>
 #include <vector>
-export module ringbahn:buffer;
+export module ringbahn:buffers.buffer;
 
 namespace ringbahn {
 

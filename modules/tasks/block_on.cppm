@@ -4,10 +4,10 @@ module;
 #include <coroutine>
 #include <exception>
 #include <utility>
-export module ringbahn:block_on;
-import :done_signal;
-import :drive;
-import :task;
+export module ringbahn:tasks.block_on;
+import :drive.done_signal;
+import :drive.drive;
+import :tasks.task;
 
 namespace ringbahn {
 

@@ -13,8 +13,8 @@ module;
 #include <optional>
 #include <utility>
 #include <vector>
-export module ringbahn:completion;
-import :cancellation;
+export module ringbahn:protocol.completion;
+import :protocol.cancellation;
 import :detail.recycler;
 import :detail.spin_lock;
 

@@ -7,10 +7,10 @@ module;
 #include <span>
 #include <type_traits>
 #include <utility>
-export module ringbahn:event;
-import :cancellation;
-import :completion;
-import :error;
+export module ringbahn:protocol.event;
+import :protocol.cancellation;
+import :protocol.completion;
+import :protocol.error;
 
 namespace ringbahn {
 

@@ -6,8 +6,8 @@ module;
 #include <exception>
 #include <mutex>
 #include <utility>
-export module ringbahn:task_set;
-import :task;
+export module ringbahn:tasks.task_set;
+import :tasks.task;
 
 namespace ringbahn {
 

@@ -5,7 +5,7 @@ module;
 #include <expected>
 #include <string>
 #include <system_error>
-export module ringbahn:error;
+export module ringbahn:protocol.error;
 
 namespace ringbahn {
 

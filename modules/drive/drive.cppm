@@ -6,12 +6,12 @@ module;
 #include <cstdint>
 #include <coroutine>
 #include <utility>
-export module ringbahn:drive;
-import :completion;
-import :liveness;
-import :done_signal;
-import :slot_request;
-import :task;
+export module ringbahn:drive.drive;
+import :protocol.completion;
+import :drive.liveness;
+import :drive.done_signal;
+import :protocol.slot_request;
+import :tasks.task;
 
 namespace ringbahn {
 

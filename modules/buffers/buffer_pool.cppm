@@ -17,13 +17,13 @@ module;
 #include <span>
 #include <utility>
 #include <vector>
-export module ringbahn:buffer_pool;
-import :buffer;
+export module ringbahn:buffers.buffer_pool;
+import :buffers.buffer;
 import :detail.spin_lock;
-import :drive;
-import :error;
-import :stop_scope;
-import :poster;
+import :drive.drive;
+import :protocol.error;
+import :await.stop_scope;
+import :drive.poster;
 
 namespace ringbahn {
 

@@ -12,9 +12,9 @@ module;
 #include <type_traits>
 #include <utility>
 #include <variant>
-export module ringbahn:when;
+export module ringbahn:await.when;
 import :detail.await_once;
-import :stop_scope;
+import :await.stop_scope;
 
 namespace ringbahn {
 

@@ -5,11 +5,11 @@ module;
 #include <cstdint>
 #include <expected>
 #include <utility>
-export module ringbahn:buffer_policy;
-import :buffer;
-import :drive;
-import :error;
-import :poster;
+export module ringbahn:buffers.buffer_policy;
+import :buffers.buffer;
+import :drive.drive;
+import :protocol.error;
+import :drive.poster;
 
 namespace ringbahn {
 

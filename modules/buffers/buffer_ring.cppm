@@ -12,11 +12,11 @@ module;
 #include <mutex>
 #include <utility>
 #include <vector>
-export module ringbahn:buffer_ring;
-import :drive;
-import :error;
-import :stop_scope;
-import :poster;
+export module ringbahn:buffers.buffer_ring;
+import :drive.drive;
+import :protocol.error;
+import :await.stop_scope;
+import :drive.poster;
 
 namespace ringbahn {
 
