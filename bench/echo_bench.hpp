@@ -82,7 +82,7 @@ inline ringbahn::Task<void> ringbahn_accept(ringbahn::drivers::LocalDriver& d, i
                                             Serve kind, ServerState& s) {
     using namespace ringbahn;
     auto pool = BufferPool::create(64, echo_buffer, WhenEmpty::wait).value();
-    auto ring = BufferRing::create(d, 64, echo_buffer).value();
+    auto ring = ProvidedBuffers::create(d, 64, echo_buffer).value();
     for (int i = 0; i < echo_connections; ++i) {
         auto fd = co_await submit(d, events::Accept{listen_fd});
         if (!fd) std::exit(4);

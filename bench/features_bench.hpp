@@ -34,7 +34,7 @@ inline double idle_bytes_per_connection(bool provided, int conns) {
     using namespace ringbahn;
     auto d = drivers::LocalDriver::create({.entries = 4096}).value();
     auto pool = BufferPool::create(std::uint16_t(conns), echo_buffer, WhenEmpty::wait).value();
-    auto ring = BufferRing::create(*d, 64, echo_buffer).value();
+    auto ring = ProvidedBuffers::create(*d, 64, echo_buffer).value();
     std::vector<int> peers;
     for (int i = 0; i < conns; ++i) {
         int sp[2];

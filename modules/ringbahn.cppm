@@ -37,7 +37,7 @@ export import :tasks.block_on;
 //    the BufferPolicy a Ring leases from.
 export import :buffers.buffer;
 export import :buffers.ready;
-export import :buffers.buffer_ring;
+export import :buffers.provided_buffers;
 export import :buffers.buffer_policy;
 export import :buffers.buffer_pool;
 
@@ -102,6 +102,6 @@ export import :detail.sqe;
 export import :detail.await_once;
 export import :detail.recycler;
 export import :detail.iovecs;
-export import :detail.ring_core;
+export import :detail.uring;
 export import :detail.posted_queue;
 export import :detail.c_string;

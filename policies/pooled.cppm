@@ -20,8 +20,8 @@ export struct Pooled {
     static constexpr bool registered = false;
     static constexpr bool keep_leases = false;
 
-    explicit Pooled(std::shared_ptr<BufferPool> pool) noexcept : pool(std::move(pool)) {}
-    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) {
+    inline explicit Pooled(std::shared_ptr<BufferPool> pool) noexcept : pool(std::move(pool)) {}
+    [[nodiscard]] inline BufferPool::Acquire acquire(Poster waker) {
         return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
     }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:policies.provided — read buffers the kernel picks from a BufferRing.
+// ringbahn:policies.provided — read buffers the kernel picks from a ProvidedBuffers.
 module;
 #include <algorithm>
 #include <cstdint>
@@ -8,7 +8,7 @@ module;
 #include <utility>
 export module ringbahn:policies.provided;
 import :buffers.buffer_policy;
-import :buffers.buffer_ring;
+import :buffers.provided_buffers;
 import :drive.drive;
 import :protocol.error;
 import :events.buffer_select;
@@ -26,14 +26,14 @@ namespace ringbahn::policies {
 //    data is there and reads it into heap bytes of buffer_size();
 //  * while fewer than 1/8 of the buffers are free, a Ring that consumed part of a chunk copies
 //    the rest to the heap and gives the buffer back at once.
-// Writes use heap buffers (the kernel only picks for reads). The BufferRing belongs to one
+// Writes use heap buffers (the kernel only picks for reads). The ProvidedBuffers belongs to one
 // driver: use the policy with Rings on that driver.
 export struct Provided {
     using Lease = ProvidedLease;
     static constexpr bool registered = false;
     static constexpr bool keep_leases = false;
 
-    explicit Provided(std::shared_ptr<BufferRing> ring) noexcept : ring(std::move(ring)) {}
+    explicit Provided(std::shared_ptr<ProvidedBuffers> ring) noexcept : ring(std::move(ring)) {}
 
     [[nodiscard]] Ready<Result<Lease>> acquire(Poster) {
         return {ProvidedLease::heap(ring ? ring->buffer_size() : 4096)};
@@ -49,7 +49,7 @@ export struct Provided {
         return ring && ring->available() < std::max<std::uint32_t>(1, ring->count() / 8);
     }
 
-    std::shared_ptr<BufferRing> ring;
+    std::shared_ptr<ProvidedBuffers> ring;
 };
 static_assert(KernelSelectsBuffers<Provided>);
 

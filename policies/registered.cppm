@@ -44,7 +44,7 @@ export struct Registered {
         return Registered(std::move(*pool));
     }
 
-    [[nodiscard]] BufferPool::Acquire acquire(Poster waker) {
+    [[nodiscard]] inline BufferPool::Acquire acquire(Poster waker) {
         return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
     }
 

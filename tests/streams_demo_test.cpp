@@ -31,7 +31,7 @@ Task<std::size_t> accept_n(DemoDriver& d, io::TcpListener& listener, int n) {
     co_return got;
 }
 
-Task<void> drain(DemoDriver& d, int fd, std::shared_ptr<BufferRing> ring, test::Fnv1a& got) {
+Task<void> drain(DemoDriver& d, int fd, std::shared_ptr<ProvidedBuffers> ring, test::Fnv1a& got) {
     auto chunks = recv_stream(d, fd, ring);
     for (;;) {
         auto chunk = co_await chunks.next();
@@ -59,7 +59,7 @@ TEST_CASE("demo driver: multishot accept while clients connect from another thre
 
 TEST_CASE("demo driver: multishot recv over a ring that runs dry, checksummed") {
     auto d = test::make_driver<DemoDriver>();
-    auto ring = BufferRing::create(*d, 4, 1024).value();
+    auto ring = ProvidedBuffers::create(*d, 4, 1024).value();
     test::SocketPair sp;
     const auto data = test::random_bytes(256 * 1024, 11);
     auto writer = test::write_then_shutdown(sp.b.get(), data, 4096);

@@ -78,7 +78,7 @@ TEST_CASE("multishot accept: destroying the stream with connections pending clos
 }
 
 namespace {
-Task<void> drain(LocalDriver& d, int fd, std::shared_ptr<BufferRing> ring, test::Fnv1a& got, std::uint32_t& arms) {
+Task<void> drain(LocalDriver& d, int fd, std::shared_ptr<ProvidedBuffers> ring, test::Fnv1a& got, std::uint32_t& arms) {
     auto chunks = recv_stream(d, fd, ring);
     for (;;) {
         auto chunk = co_await chunks.next();
@@ -93,7 +93,7 @@ Task<void> drain(LocalDriver& d, int fd, std::shared_ptr<BufferRing> ring, test:
 
 TEST_CASE("multishot recv: a provided ring that runs dry is re-armed, no data lost") {
     auto d = test::make_driver<LocalDriver>();
-    auto ring = BufferRing::create(*d, 4, 512).value();
+    auto ring = ProvidedBuffers::create(*d, 4, 512).value();
     test::SocketPair sp;
     const auto data = test::random_bytes(1 << 20, 7);
     auto writer = test::write_then_shutdown(sp.b.get(), data, 8192);
@@ -109,7 +109,7 @@ TEST_CASE("multishot recv: a provided ring that runs dry is re-armed, no data lo
 
 TEST_CASE("multishot recv: destroying the stream returns every buffer") {
     auto d = test::make_driver<LocalDriver>();
-    auto ring = BufferRing::create(*d, 8, 256).value();
+    auto ring = ProvidedBuffers::create(*d, 8, 256).value();
     test::SocketPair sp;
     {
         auto chunks = recv_stream(*d, sp.a.get(), ring);
@@ -124,7 +124,7 @@ TEST_CASE("multishot recv: destroying the stream returns every buffer") {
     // And the kernel has them all again: 8 chunks held at once by a new stream.
     std::vector<std::byte> data(256 * 8, std::byte{2});
     REQUIRE(::write(sp.b.get(), data.data(), data.size()) == ssize_t(data.size()));
-    auto take8 = [](LocalDriver& d, int fd, std::shared_ptr<BufferRing> r) -> Task<std::size_t> {
+    auto take8 = [](LocalDriver& d, int fd, std::shared_ptr<ProvidedBuffers> r) -> Task<std::size_t> {
         auto chunks = recv_stream(d, fd, r);
         std::vector<ProvidedLease> held;
         std::size_t bytes = 0;
@@ -174,7 +174,7 @@ Task<void> wait_until(LocalDriver& d, int& done, int n) {
 
 TEST_CASE("Ring<TcpStream, Provided>: more idle connections than buffers, none held while idle") {
     auto d = test::make_driver<LocalDriver>(512);
-    auto ring = BufferRing::create(*d, 8, 4096).value();
+    auto ring = ProvidedBuffers::create(*d, 8, 4096).value();
     constexpr int conns = 64;
     std::vector<test::SocketPair> pairs(conns);
     int done = 0;
@@ -198,10 +198,10 @@ TEST_CASE("Ring<TcpStream, Provided>: more idle connections than buffers, none h
 
 TEST_CASE("Provided: a cancelled read gives its buffer back after the CQE; registration errors") {
     auto d = test::make_driver<LocalDriver>();
-    auto ring = BufferRing::create(*d, 4, 128).value();
+    auto ring = ProvidedBuffers::create(*d, 4, 128).value();
     test::SocketPair sp;
     {
-        test::Probe p = [](LocalDriver& d, int fd, std::shared_ptr<BufferRing> r) -> test::Probe {
+        test::Probe p = [](LocalDriver& d, int fd, std::shared_ptr<ProvidedBuffers> r) -> test::Probe {
             co_await submit(d, events::ReadProvided{fd, current_offset, r});
         }(*d, sp.a.get(), ring);
         d->poll();
@@ -209,8 +209,8 @@ TEST_CASE("Provided: a cancelled read gives its buffer back after the CQE; regis
     }
     while (d->in_flight() > 0) d->run_once();
     CHECK(ring->available() == 4u);
-    CHECK(BufferRing::create(*d, 3, 128).error() == std::errc::invalid_argument);  // not a power of 2
-    CHECK(BufferRing::create(*d, 4, 128, 0).error() == std::errc::file_exists);     // group 0 is taken
+    CHECK(ProvidedBuffers::create(*d, 3, 128).error() == std::errc::invalid_argument);  // not a power of 2
+    CHECK(ProvidedBuffers::create(*d, 4, 128, 0).error() == std::errc::file_exists);     // group 0 is taken
 }
 
 namespace {

@@ -897,7 +897,7 @@ void ring_epoch(std::mt19937_64& rng, Tally& t, Findings& bad, long steps, Watch
 void provided_epoch(std::mt19937_64& rng, Tally& t, Findings& bad, long steps, Watchdog& dog) {
     auto d = LocalDriver::create(epoch_options(rng)).value();
     const std::uint32_t count = 1u << (rng() % 4);
-    auto ring = BufferRing::create(*d, count, std::uint32_t(1 + rng() % 256)).value();
+    auto ring = ProvidedBuffers::create(*d, count, std::uint32_t(1 + rng() % 256)).value();
     const bool socket = rng() % 2;
     test::SocketPair sock;
     test::Pipe pipe;

@@ -77,7 +77,7 @@ struct Parked {
 
 struct Worker {
     Driver& driver;
-    std::shared_ptr<BufferRing> buffers;
+    std::shared_ptr<ProvidedBuffers> buffers;
     Limits limits;
     int root;            // directory fd for /file/
     int stop;            // eventfd: readable once shutdown begins
@@ -311,7 +311,7 @@ void worker_thread(io::TcpListener& listener, Limits limits, int root, int stop,
     // 256 SQ entries batch a loop turn's SQEs; ops in flight (a read per connection) are not
     // limited by it. 512 buffers of 16 KiB serve the connections that have data right now.
     auto driver = Driver::create({.entries = 256}).value();
-    auto buffers = BufferRing::create(*driver, 512, 16 * 1024).value();
+    auto buffers = ProvidedBuffers::create(*driver, 512, 16 * 1024).value();
     Worker w{*driver, buffers, limits, root, stop};
     w.epoll = ::epoll_create1(EPOLL_CLOEXEC);
     driver->spawn(idle_connections(w));

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:multishot_stream — MultishotStream<E, D>: a multishot op as a stream of items
+// ringbahn:await.multishot_stream — MultishotStream<E, D>: a multishot op as a stream of items
 // (connections, chunks). (io::Stream is something else: a pipe or unix socket.)
 module;
 #include <liburing.h>
@@ -14,7 +14,7 @@ module;
 #include <system_error>
 #include <utility>
 export module ringbahn:await.multishot_stream;
-import :buffers.buffer_ring;
+import :buffers.provided_buffers;
 import :protocol.completion;
 import :drive.drive;
 import :protocol.error;
@@ -33,20 +33,20 @@ namespace ringbahn {
 //  * item(cqe) turns a CQE with res ≥ 0 into the stream's Item, taking ownership of what the
 //    kernel produced (an fd, a buffer);
 //  * ends(cqe): that CQE is the last the stream will ever give (end of file);
-//  * refills(): the BufferRing the op takes buffers from, or nullptr;
+//  * refills(): the ProvidedBuffers the op takes buffers from, or nullptr;
 //  * std::move(e).cancel() gives back what any *one* CQE produced, each time it runs.
 export template <class E>
-concept MultishotEvent = Event<E> && requires(E& e, const E& ce, CqeResult c) {
+concept MultishotEvent = Event<E> && requires(E& e, const E& ce, Cqe c) {
     typename E::Item;
     { e.item(c) } noexcept -> std::same_as<Result<typename E::Item>>;
     { ce.ends(c) } noexcept -> std::same_as<bool>;
-    { ce.refills() } noexcept -> std::same_as<BufferRing*>;
+    { ce.refills() } noexcept -> std::same_as<ProvidedBuffers*>;
 };
 
 // `while (auto item = co_await stream.next()) { ... }`. The op is armed on the first next()
 // and stays armed between calls: items that arrive meanwhile wait in the Completion's inbox.
 // When the kernel ends the op on its own it is re-armed transparently — at once after a final
-// item, after a buffer came back for ENOBUFS (the BufferRing ran dry; nothing is lost: the data
+// item, after a buffer came back for ENOBUFS (the ProvidedBuffers ran dry; nothing is lost: the data
 // waits in the socket) — unless the error is final, which next() then returns (and keeps
 // returning). Destroying the stream cancels the op; the CQEs still in the inbox or still to come
 // are given back (accepted fds closed, buffers returned to their ring). One awaiter at a time;
@@ -84,7 +84,7 @@ class MultishotStream : private SlotRequest {
         for (;;) {
             if (eof_) co_return event_.item({0, 0});
             if (end_) co_return std::unexpected(*end_);
-            const CqeResult cqe = co_await NextCqe{*this};
+            const Cqe cqe = co_await NextCqe{*this};
             if (!cqe.more() && c_ != nullptr) { // the kernel is done with this arming
                 std::exchange(c_, nullptr)->finish_stream();
                 phase_.store(Phase::idle, std::memory_order_relaxed);
@@ -121,9 +121,9 @@ class MultishotStream : private SlotRequest {
     // when_any loser), it gives up waiting and yields ECANCELED marked F_MORE: the op stays
     // armed, and what arrives later waits in the inbox for the next next().
     struct NextCqe {
-        static constexpr CqeResult stopped{-ECANCELED, IORING_CQE_F_MORE};
+        static constexpr Cqe stopped{-ECANCELED, IORING_CQE_F_MORE};
         MultishotStream& s;
-        std::optional<CqeResult> ready{};
+        std::optional<Cqe> ready{};
         std::coroutine_handle<> handle{};
         StopScope* scope = nullptr;
         bool waiting = false;
@@ -182,10 +182,10 @@ class MultishotStream : private SlotRequest {
             std::exchange(s.c_, nullptr)->discard();
             s.phase_.store(Phase::idle, std::memory_order_relaxed);
             waiting = false;
-            ready = CqeResult{-refused, 0};
+            ready = Cqe{-refused, 0};
             return false;
         }
-        CqeResult await_resume() noexcept {
+        Cqe await_resume() noexcept {
             if (scope) std::exchange(scope, nullptr)->detach();
             waiting = false;
             posted = false;
@@ -238,7 +238,7 @@ export template <Drive D>
 }
 export template <Drive D>
 [[nodiscard]] MultishotStream<events::RecvMultishot, D> recv_stream(D& driver, int fd,
-                                                           std::shared_ptr<BufferRing> ring) {
+                                                           std::shared_ptr<ProvidedBuffers> ring) {
     return {driver, events::RecvMultishot{fd, std::move(ring)}};
 }
 export template <Drive D>

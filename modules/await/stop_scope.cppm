@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:stop_scope — a request to stop, reaching the one op a chain of coroutines waits on.
+// ringbahn:await.stop_scope — a request to stop, reaching the one op a chain of coroutines waits on.
 module;
 #include <atomic>
 #include <concepts>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:submission — the awaitable that ties one Event to one driver.
+// ringbahn:await.submission — the awaitable that ties one Event to one driver.
 module;
 #include <liburing.h>
 #include <atomic>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:when — when_all and when_any: await several awaitables at once.
+// ringbahn:await.when — when_all and when_any: await several awaitables at once.
 module;
 #include <array>
 #include <atomic>

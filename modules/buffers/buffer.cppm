@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:buffer — OwnedBuffer: storage an event can own and lend to the kernel.
+// ringbahn:buffers.buffer — OwnedBuffer: storage an event can own and lend to the kernel.
 module;
 #include <concepts>
 #include <cstddef>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:buffer_policy — the BufferPolicy concept: where a Ring's buffers come from.
+// ringbahn:buffers.buffer_policy — the BufferPolicy concept: where a Ring's buffers come from.
 module;
 #include <concepts>
 #include <cstdint>

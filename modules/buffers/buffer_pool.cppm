@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:buffer_pool — fixed-size buffers leased from one slab; waits or fails when empty.
+// ringbahn:buffers.buffer_pool — fixed-size buffers leased from one slab; waits or fails when empty.
 module;
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -112,11 +112,14 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     // std::errc::operation_canceled — unless a lease was handed to it first: then it has it.
     class [[nodiscard]] Acquire {
       public:
+        // Holds the pool: an awaiter may outlive every other owner of it.
         inline Acquire(std::shared_ptr<BufferPool> pool, Poster waker) noexcept
             : pool_(std::move(pool)), waker_(waker) {}
         inline Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)), waker_(o.waker_) {}
         Acquire(const Acquire&) = delete;
         inline ~Acquire() {
+            if (!parked_) [[likely]]
+                return; // took a buffer at once, or failed: nothing to undo
             if (scope_) scope_->detach(); // no stop reaches us from here on
             if (waiting_) (void)pool_->withdraw(*this);
             if (posted_) waker_.unpost(continuation_); // result_'s lease returns with us
@@ -130,6 +133,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
+            parked_ = true;
             StopScope* scope = stop_scope_of(h);
             if (scope == nullptr) return pool_->park(*this, h);
             bool parked = false;
@@ -168,6 +172,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         Acquire* next_ = nullptr;
         bool waiting_ = false;
         bool posted_ = false;
+        bool parked_ = false; // await_suspend ran: a scope, a queue entry or a posting to undo
     };
 
     [[nodiscard]] inline Acquire acquire(Poster waker) { return Acquire(shared_from_this(), waker); }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:ready — an awaitable that is ready at once (policies that never wait return one).
+// ringbahn:buffers.ready — an awaitable that is ready at once (policies that never wait return one).
 module;
 #include <type_traits>
 #include <utility>

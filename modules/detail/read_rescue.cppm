@@ -11,7 +11,7 @@ module;
 #include <span>
 #include <utility>
 export module ringbahn:detail.read_rescue;
-import :buffers.buffer_ring;
+import :buffers.provided_buffers;
 import :protocol.cancellation;
 import :drive.drive;
 import :protocol.error;
@@ -53,9 +53,12 @@ class ReadRescue {
         if (left == 0 && waiter_) poster_->post(std::exchange(waiter_, {}));
     }
     // seek(): whatever is kept or still coming belongs to the old position.
-    void discard() noexcept {
+    [[gnu::always_inline]] inline void discard() noexcept {
         if (quiet()) [[likely]]
             return; // nothing kept, nothing coming: no lock on the read path
+        discard_locked();
+    }
+    [[gnu::noinline]] void discard_locked() noexcept {
         std::optional<Lease> old;
         std::lock_guard lock(mutex_);
         old = std::move(kept_);
@@ -64,9 +67,12 @@ class ReadRescue {
         stale_ = pending_.load(std::memory_order_relaxed) > 0;
     }
     // The kept bytes, if any (taken out).
-    std::optional<std::pair<Lease, std::uint32_t>> take() noexcept {
+    [[gnu::always_inline]] inline std::optional<std::pair<Lease, std::uint32_t>> take() noexcept {
         if (!has_kept_.load(std::memory_order_acquire)) [[likely]]
             return std::nullopt;
+        return take_locked();
+    }
+    [[gnu::noinline]] std::optional<std::pair<Lease, std::uint32_t>> take_locked() noexcept {
         std::lock_guard lock(mutex_);
         if (!kept_) return std::nullopt;
         std::pair<Lease, std::uint32_t> out{std::move(*kept_), bytes_};
@@ -111,7 +117,7 @@ class ReadRescue {
 
   private:
     // Nothing kept and no deposit coming (acquire: pairs with deposit's release).
-    [[nodiscard]] bool quiet() const noexcept {
+    [[nodiscard]] inline bool quiet() const noexcept {
         return pending_.load(std::memory_order_acquire) == 0 &&
                !has_kept_.load(std::memory_order_acquire);
     }

@@ -70,7 +70,7 @@ inline std::uint32_t sq_space_left(::io_uring& ring) noexcept {
 }
 
 // io_uring_get_sqe, inline: the next free SQE, or nullptr when the SQ is full. Rings here are
-// never SQE128 (RingCore::open clears it), so an SQE is one slot.
+// never SQE128 (Uring::open clears it), so an SQE is one slot.
 inline ::io_uring_sqe* get_sqe(::io_uring& ring) noexcept {
     ::io_uring_sq& sq = ring.sq;
     const unsigned head = std::atomic_ref<unsigned>(*sq.khead).load(std::memory_order_acquire);

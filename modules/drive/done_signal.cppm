@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:done_signal — "the root task finished", set on any thread, awaited by block_on.
+// ringbahn:drive.done_signal — "the root task finished", set on any thread, awaited by block_on.
 module;
 #include <atomic>
 #include <condition_variable>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:drive — the Drive concept: the contract between submissions and a driver.
+// ringbahn:drive.drive — the Drive concept: the contract between submissions and a driver.
 module;
 #include <liburing.h>
 #include <concepts>

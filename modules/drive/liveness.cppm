@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:liveness — which drivers are alive: a wake-up never reaches a destroyed driver.
+// ringbahn:drive.liveness — which drivers are alive: a wake-up never reaches a destroyed driver.
 module;
 #include <algorithm>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:poster — a driver's post/unpost behind a type-erased handle.
+// ringbahn:drive.poster — a driver's post/unpost behind a type-erased handle.
 module;
 #include <coroutine>
 #include <cstdint>

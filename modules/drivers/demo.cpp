@@ -56,7 +56,7 @@ DemoDriver::~DemoDriver() {
 
 void DemoDriver::run_until(const DoneSignal& done) {
     std::lock_guard loop(loop_);
-    std::vector<detail::Cqe> batch;
+    std::vector<detail::ReapedCqe> batch;
     while (!done.is_set()) {
         {
             std::unique_lock lock(mutex_);
@@ -65,7 +65,7 @@ void DemoDriver::run_until(const DoneSignal& done) {
         }
         // Outside the lock: a resumed coroutine may submit, cancel or post.
         std::uint32_t finished = 0;
-        for (const detail::Cqe& cqe : batch) finished += core_.dispatch(cqe);
+        for (const detail::ReapedCqe& cqe : batch) finished += core_.dispatch(cqe);
         batch.clear();
         std::unique_lock lock(mutex_);
         core_.settle(finished);
@@ -109,7 +109,7 @@ bool DemoDriver::unpost(std::coroutine_handle<> h) noexcept {
 }
 
 void DemoDriver::reap_loop() noexcept {
-    detail::Cqe batch[64];
+    detail::ReapedCqe batch[64];
     for (;;) {
         ::io_uring_cqe* cqe = nullptr;
         // Only this thread consumes the CQ, so waiting needs no lock; submitters only touch
@@ -123,7 +123,7 @@ void DemoDriver::reap_loop() noexcept {
         // dispatch. The kernel orders it too, but the C++ memory model cannot see a syscall.
         std::lock_guard lock(mutex_);
         for (std::uint32_t i = 0; i < n; ++i) {
-            if (batch[i].user_data & detail::RingCore::message_tag)
+            if (batch[i].user_data & detail::Uring::message_tag)
                 (void)core_.dispatch(batch[i]); // queued for take_message(); resumes nothing
             else
                 ready_.push_back(batch[i]);

@@ -14,7 +14,7 @@ module;
 export module ringbahn:drivers.demo;
 import :protocol.completion;
 import :detail.posted_queue;
-import :detail.ring_core;
+import :detail.uring;
 import :drive.drive;
 import :drive.done_signal;
 import :protocol.error;
@@ -60,7 +60,7 @@ export class DemoDriver : public Submitter {
     void cancel(Completion& c) noexcept;
     void post(std::coroutine_handle<> h) noexcept;
     bool unpost(std::coroutine_handle<> h) noexcept;
-    [[nodiscard]] const Liveness& liveness() const noexcept { return liveness_; }
+    [[nodiscard]] inline const Liveness& liveness() const noexcept { return liveness_; }
     // The loop: completes the CQEs the reaper handed over and runs posted coroutines, on this
     // thread, until `done` is set. One thread at a time.
     void run_until(const DoneSignal& done);
@@ -78,7 +78,7 @@ export class DemoDriver : public Submitter {
         return core_.register_files(count);
     }
     // The ring's fd: the target of events::MsgRing.
-    [[nodiscard]] int ring_fd() noexcept { return core_.ring().ring_fd; }
+    [[nodiscard]] int uring_fd() noexcept { return core_.ring().ring_fd; }
     // The oldest message another ring sent here (events::MsgRing) and not taken yet. Up to
     // 4,096 wait; past that they are counted in messages_dropped(), never dereferenced.
     [[nodiscard]] std::optional<events::RingMessage> take_message() noexcept {
@@ -115,9 +115,9 @@ export class DemoDriver : public Submitter {
     std::mutex mutex_; // guards core_ (but its dispatch), ready_, posted_ and stopping_
     std::condition_variable work_; // ready_ or posted_ got something
     std::mutex loop_;  // held by the thread running the loop
-    std::vector<detail::Cqe> ready_; // reaped by the reaper, not dispatched yet
+    std::vector<detail::ReapedCqe> ready_; // reaped by the reaper, not dispatched yet
     Liveness liveness_; // ended first in the destructor: posts to a dying driver are dropped
-    detail::RingCore core_;
+    detail::Uring core_;
     TaskSet tasks_;
     bool stopping_ = false;
     detail::PostedQueue posted_; // resumed by the loop after each batch

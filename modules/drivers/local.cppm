@@ -15,7 +15,7 @@ module;
 export module ringbahn:drivers.local;
 import :protocol.completion;
 import :detail.posted_queue;
-import :detail.ring_core;
+import :detail.uring;
 import :drive.drive;
 import :drive.done_signal;
 import :protocol.error;
@@ -27,7 +27,7 @@ import :tasks.task_set;
 
 namespace ringbahn::drivers {
 
-// Test seams (fault injection): see RingCore's FaultHooksView. Each hook returns 0, or a
+// Test seams (fault injection): see Uring's FaultHooksView. Each hook returns 0, or a
 // negative errno the driver then handles as if the kernel had answered it.
 export struct FaultHooks {
     int (*before_submit)(void* ctx) noexcept = nullptr; // e.g. -EBUSY, -EAGAIN
@@ -82,9 +82,9 @@ export class LocalDriver : public Submitter {
     }
     inline bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
     inline void cancel(Completion& c) noexcept { core_.cancel(c); }
-    void post(std::coroutine_handle<> h) noexcept { posted_.push(h); }
-    bool unpost(std::coroutine_handle<> h) noexcept { return posted_.remove(h); }
-    [[nodiscard]] const Liveness& liveness() const noexcept { return liveness_; }
+    inline void post(std::coroutine_handle<> h) noexcept { posted_.push(h); }
+    inline bool unpost(std::coroutine_handle<> h) noexcept { return posted_.remove(h); }
+    [[nodiscard]] inline const Liveness& liveness() const noexcept { return liveness_; }
     void run_until(const DoneSignal& done);
     void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
 
@@ -112,7 +112,7 @@ export class LocalDriver : public Submitter {
         return core_.register_files(count);
     }
     // The ring's fd: the target of events::MsgRing.
-    [[nodiscard]] int ring_fd() noexcept { return core_.ring().ring_fd; }
+    [[nodiscard]] int uring_fd() noexcept { return core_.ring().ring_fd; }
     // The oldest message another ring sent here (events::MsgRing) and not taken yet. Up to
     // 4,096 wait; past that they are counted in messages_dropped(), never dereferenced.
     [[nodiscard]] std::optional<events::RingMessage> take_message() noexcept {
@@ -146,7 +146,7 @@ export class LocalDriver : public Submitter {
     [[nodiscard]] inline bool on_owner_thread() const noexcept { return this_thread() == owner_; }
     const std::uint64_t owner_ = this_thread();
     Liveness liveness_; // ended first in the destructor: posts to a dying driver are dropped
-    detail::RingCore core_;
+    detail::Uring core_;
     TaskSet tasks_;
     detail::PostedQueue posted_; // resumed at the end of a loop turn
 };

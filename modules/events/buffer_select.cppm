@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:events.buffer_select — ops whose buffer the kernel picks from a BufferRing when data
+// ringbahn:events.buffer_select — ops whose buffer the kernel picks from a ProvidedBuffers when data
 // arrives (IOSQE_BUFFER_SELECT): a one-shot read, and multishot recv.
 module;
 #include <liburing.h>
@@ -10,7 +10,7 @@ module;
 #include <optional>
 #include <span>
 export module ringbahn:events.buffer_select;
-import :buffers.buffer_ring;
+import :buffers.provided_buffers;
 import :protocol.cancellation;
 import :protocol.completion;
 import :detail.sqe;
@@ -20,7 +20,7 @@ import :protocol.event;
 namespace ringbahn::events {
 
 // Gives a buffer a CQE took back to its ring (the CQE of a cancelled op, or one nobody takes).
-inline Cancellation reclaim_buffer(std::shared_ptr<BufferRing> ring) {
+inline Cancellation reclaim_buffer(std::shared_ptr<ProvidedBuffers> ring) {
     return Cancellation{[ring = std::move(ring)](std::int32_t, std::uint32_t flags) noexcept {
         if ((flags & IORING_CQE_F_BUFFER) && ring)
             ring->reclaim(detail::CqeBufferKeyMaker::make(), flags >> IORING_CQE_BUFFER_SHIFT);
@@ -32,7 +32,7 @@ inline Cancellation reclaim_buffer(std::shared_ptr<BufferRing> ring) {
 export struct ReadProvided {
     int fd;
     std::uint64_t offset;
-    std::shared_ptr<BufferRing> ring;
+    std::shared_ptr<ProvidedBuffers> ring;
     std::optional<ProvidedLease> lease{};
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
@@ -60,7 +60,7 @@ static_assert(Event<ReadProvided>);
 export struct RecvMultishot {
     using Item = ProvidedLease;
     int fd;
-    std::shared_ptr<BufferRing> ring;
+    std::shared_ptr<ProvidedBuffers> ring;
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
@@ -71,13 +71,13 @@ export struct RecvMultishot {
         sqes[0].flags = IOSQE_BUFFER_SELECT;
         sqes[0].buf_group = ring->group();
     }
-    [[nodiscard]] inline Result<Item> item(CqeResult cqe) noexcept {
+    [[nodiscard]] inline Result<Item> item(Cqe cqe) noexcept {
         if (!(cqe.flags & IORING_CQE_F_BUFFER) || !ring) return ProvidedLease::heap(0); // end of file
         return ring->lease(detail::CqeBufferKeyMaker::make(), cqe.flags >> IORING_CQE_BUFFER_SHIFT,
                            std::size_t(cqe.res));
     }
-    [[nodiscard]] inline bool ends(CqeResult cqe) const noexcept { return cqe.res == 0; }
-    [[nodiscard]] inline BufferRing* refills() const noexcept { return ring.get(); }
+    [[nodiscard]] inline bool ends(Cqe cqe) const noexcept { return cqe.res == 0; }
+    [[nodiscard]] inline ProvidedBuffers* refills() const noexcept { return ring.get(); }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return reclaim_buffer(std::move(ring)); }
 };
 static_assert(Event<RecvMultishot>);

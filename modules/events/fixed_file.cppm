@@ -49,7 +49,7 @@ struct Fixed {
         sqes[0].flags |= IOSQE_FIXED_FILE;
     }
     // The event's optional hooks (event.cppm, op_handle.cppm) pass through unchanged.
-    [[nodiscard]] inline CqeResult* sqe_results() noexcept
+    [[nodiscard]] inline Cqe* sqe_results() noexcept
         requires RecordsSqeResults<E>
     {
         return event.sqe_results();

@@ -35,7 +35,7 @@ inline void forward_granted(E& e, std::uint64_t user_data) noexcept {
 // accept in a cancelled link still closes the fd it got.
 template <std::size_t N>
 Cancellation cancel_each(std::array<Cancellation, N> parts, std::array<std::uint32_t, N> last_sqe,
-                         std::unique_ptr<CqeResult[]> results) {
+                         std::unique_ptr<Cqe[]> results) {
     return Cancellation{[parts = std::make_unique<std::array<Cancellation, N>>(std::move(parts)),
                          last_sqe, results = std::move(results)](std::int32_t, std::uint32_t) noexcept {
         for (std::size_t i = 0; i < N; ++i)
@@ -69,12 +69,12 @@ struct Link {
                                            "in one submission; split longer chains)");
 
     explicit Link(Es... es)
-        : events(std::move(es)...), results(std::make_unique<CqeResult[]>(total_sqes())) {
+        : events(std::move(es)...), results(std::make_unique<Cqe[]>(total_sqes())) {
         for (std::uint32_t i = 0; i < total_sqes(); ++i) results[i] = {-ECANCELED, 0};
     }
 
     std::tuple<Es...> events;
-    std::unique_ptr<CqeResult[]> results; // one per SQE, written by the driver
+    std::unique_ptr<Cqe[]> results; // one per SQE, written by the driver
 
     // Event I's result, as finish() produced it (operation_canceled before the link completed).
     template <std::size_t I>
@@ -86,7 +86,7 @@ struct Link {
         return std::apply([](const auto&... e) { return (e.sqes_needed() + ... + 0u); }, events);
     }
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return total_sqes(); }
-    [[nodiscard]] inline CqeResult* sqe_results() noexcept { return results.get(); }
+    [[nodiscard]] inline Cqe* sqe_results() noexcept { return results.get(); }
     inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
         std::size_t at = 0;
         std::apply([&](auto&... e) {
@@ -150,14 +150,14 @@ export template <Nestable E>
 struct WithTimeout {
     WithTimeout(E e, std::chrono::nanoseconds after)
         : event(std::move(e)), when(std::make_unique<::__kernel_timespec>(to_timespec(after))),
-          results(std::make_unique<CqeResult[]>(event.sqes_needed() + 1)) {}
+          results(std::make_unique<Cqe[]>(event.sqes_needed() + 1)) {}
 
     E event;
     std::unique_ptr<::__kernel_timespec> when;
-    std::unique_ptr<CqeResult[]> results;
+    std::unique_ptr<Cqe[]> results;
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return event.sqes_needed() + 1; }
-    [[nodiscard]] inline CqeResult* sqe_results() noexcept { return results.get(); }
+    [[nodiscard]] inline Cqe* sqe_results() noexcept { return results.get(); }
     inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
         const std::uint32_t n = event.sqes_needed();
         event.prepare(key, sqes.first(n));
@@ -166,8 +166,8 @@ struct WithTimeout {
     }
     inline void granted(std::uint64_t user_data) noexcept { forward_granted(event, user_data); }
     [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
-        const CqeResult op = results[event.sqes_needed() - 1];
-        const CqeResult timer = results[event.sqes_needed()];
+        const Cqe op = results[event.sqes_needed() - 1];
+        const Cqe timer = results[event.sqes_needed()];
         // The event's own finish runs either way, once: it may hold something to clear or
         // take (a timer's OpHandle, a provided buffer the CQE names).
         Result<std::uint32_t> own = finish_result(event, op.res, op.flags);

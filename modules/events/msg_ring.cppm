@@ -19,7 +19,7 @@ export struct RingMessage {
 };
 
 // Posts a message — a CQE the target recognises as one — to the ring whose fd is `ring_fd` (a
-// driver's ring_fd()): a cross-thread wake-up without a syscall of the target's, carrying `tag`
+// driver's uring_fd()): a cross-thread wake-up without a syscall of the target's, carrying `tag`
 // and `value`. The target never takes the tag for an address: the CQE's user_data has bit 63
 // set (no user-space address does), and the driver queues it as a RingMessage. A tag is 63
 // bits: bit 63 of `tag` is dropped. The value here is 0, or EBADFD when ring_fd is not a ring.

@@ -7,7 +7,7 @@ module;
 #include <cstdint>
 #include <span>
 export module ringbahn:events.multishot;
-import :buffers.buffer_ring;
+import :buffers.provided_buffers;
 import :protocol.cancellation;
 import :protocol.completion;
 import :detail.sqe;
@@ -30,9 +30,9 @@ export struct AcceptMultishot {
         sqes[0].ioprio = IORING_ACCEPT_MULTISHOT;
         sqes[0].accept_flags = SOCK_CLOEXEC;
     }
-    [[nodiscard]] inline Result<Item> item(CqeResult cqe) noexcept { return io::OwnedFd(cqe.res); }
-    [[nodiscard]] inline bool ends(CqeResult) const noexcept { return false; }
-    [[nodiscard]] inline BufferRing* refills() const noexcept { return nullptr; }
+    [[nodiscard]] inline Result<Item> item(Cqe cqe) noexcept { return io::OwnedFd(cqe.res); }
+    [[nodiscard]] inline bool ends(Cqe) const noexcept { return false; }
+    [[nodiscard]] inline ProvidedBuffers* refills() const noexcept { return nullptr; }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return close_fd_from_cqe(); }
 };
 static_assert(Event<AcceptMultishot>);
@@ -48,9 +48,9 @@ export struct PollMultishot {
         detail::prep_rw(sqes[0], IORING_OP_POLL_ADD, fd, nullptr, IORING_POLL_ADD_MULTI, 0);
         sqes[0].poll32_events = mask;
     }
-    [[nodiscard]] inline Result<Item> item(CqeResult cqe) noexcept { return std::uint32_t(cqe.res); }
-    [[nodiscard]] inline bool ends(CqeResult) const noexcept { return false; }
-    [[nodiscard]] inline BufferRing* refills() const noexcept { return nullptr; }
+    [[nodiscard]] inline Result<Item> item(Cqe cqe) noexcept { return std::uint32_t(cqe.res); }
+    [[nodiscard]] inline bool ends(Cqe) const noexcept { return false; }
+    [[nodiscard]] inline ProvidedBuffers* refills() const noexcept { return nullptr; }
     [[nodiscard]] inline Cancellation cancel() && noexcept { return {}; }
 };
 static_assert(Event<PollMultishot>);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:cancellation — type-erased, move-only cleanup that runs once, with the op's CQE.
+// ringbahn:protocol.cancellation — type-erased, move-only cleanup that runs once, with the op's CQE.
 module;
 #include <cstddef>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:completion — the completion state machine shared by an in-flight op and its awaiter.
+// ringbahn:protocol.completion — the completion state machine shared by an in-flight op and its awaiter.
 module;
 #include <liburing.h>
 #include <atomic>
@@ -86,7 +86,7 @@ namespace ringbahn {
 export enum class State : std::uint8_t { submitted, completed, cancelled, orphaned };
 
 // One CQE: as a multishot stream sees it, or one SQE's of a link.
-export struct CqeResult {
+export struct Cqe {
     std::int32_t res;
     std::uint32_t flags;
     [[nodiscard]] inline bool more() const noexcept { return flags & IORING_CQE_F_MORE; }
@@ -96,7 +96,7 @@ export struct CqeResult {
 // when it waits for one. A and K both touch it: a spinlock, held for a push or a pop.
 class Inbox : public detail::SpinLock {
   public:
-    std::vector<CqeResult> items;
+    std::vector<Cqe> items;
     std::size_t head = 0; // items before head are taken
     std::coroutine_handle<> waiter;
 };
@@ -146,7 +146,7 @@ export class Completion {
     }
 
     // Before the op is granted: K writes SQE i's CQE to results[i] (linked ops).
-    inline void record_sqe_results(CqeResult* results) noexcept {
+    inline void record_sqe_results(Cqe* results) noexcept {
         sqe_results_ = results;
         plain_ = false;
     }
@@ -267,10 +267,10 @@ export class Completion {
 
     // The next CQE the kernel posted for the op, if one is waiting; else, when `waiter` is
     // given, it is resumed (by K, inline) as soon as one arrives.
-    [[nodiscard]] inline std::optional<CqeResult> take(std::coroutine_handle<> waiter = {}) noexcept {
+    [[nodiscard]] inline std::optional<Cqe> take(std::coroutine_handle<> waiter = {}) noexcept {
         Inbox& in = *inbox_;
         in.lock();
-        std::optional<CqeResult> out;
+        std::optional<Cqe> out;
         if (in.head < in.items.size()) {
             out = in.items[in.head++];
             if (in.head == in.items.size()) in.items.clear(), in.head = 0;
@@ -440,7 +440,7 @@ export class Completion {
     std::int32_t res_ = 0;               // written by K before its exchange
     std::uint32_t flags_ = 0;
     std::coroutine_handle<> continuation_;
-    CqeResult* sqe_results_ = nullptr; // linked ops that asked for each SQE's result
+    Cqe* sqe_results_ = nullptr; // linked ops that asked for each SQE's result
     Inbox* inbox_ = nullptr;              // multishot ops only; owned
     Cancellation cancellation_; // written by A before its exchange
 };

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:error — errors in the IO path are values: Result<T> = std::expected<T, std::error_code>.
+// ringbahn:protocol.error — errors in the IO path are values: Result<T> = std::expected<T, std::error_code>.
 module;
 #include <cstdint>
 #include <expected>

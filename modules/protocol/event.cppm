@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:event — the Event concept and PrepareKey, the passkey that guards prepare().
+// ringbahn:protocol.event — the Event concept and PrepareKey, the passkey that guards prepare().
 module;
 #include <liburing.h>
 #include <concepts>
@@ -63,10 +63,10 @@ struct PrepareKeyMaker {
 //  2. output: `Output output(Result<std::uint32_t>) && noexcept` consumes the event and gives
 //     the awaiter's value. Ops that make something the caller must own say so in their type:
 //     accept, openat and socket give `Result<io::OwnedFd>`, so a dropped result closes its fd.
-//     Default: `Completed<E>` — the result and the event, with the buffers the caller moved in
+//     Default: `Returned<E>` — the result and the event, with the buffers the caller moved in
 //     (the `(result, buffer)` shape of buffer ops).
 // A third optional member belongs to the link machinery:
-//  * `CqeResult* sqe_results() noexcept` — an event of several SQEs (a link) gets each SQE's
+//  * `Cqe* sqe_results() noexcept` — an event of several SQEs (a link) gets each SQE's
 //    CQE written to [0, sqes_needed()), in storage it owns on the heap.
 export template <class E>
 concept Event = std::movable<E> &&
@@ -81,7 +81,7 @@ concept Event = std::movable<E> &&
 namespace ringbahn {
 export template <class E>
 concept RecordsSqeResults = requires(E& e) {
-    { e.sqe_results() } noexcept -> std::same_as<CqeResult*>;
+    { e.sqe_results() } noexcept -> std::same_as<Cqe*>;
 };
 export template <class E>
 concept FinishesResult = requires(E& e, std::int32_t res, std::uint32_t flags) {
@@ -94,7 +94,7 @@ concept HasOutput = requires(E&& e, Result<std::uint32_t> r) {
 
 // The default output: the event back (and with it its buffers), and the op's result.
 export template <class E>
-struct Completed {
+struct Returned {
     E event;
     Result<std::uint32_t> result;
 };
@@ -115,7 +115,7 @@ export template <class E>
     if constexpr (HasOutput<E>)
         return std::move(e).output(std::move(r));
     else
-        return Completed<std::remove_cvref_t<E>>{std::move(e), std::move(r)};
+        return Returned<std::remove_cvref_t<E>>{std::move(e), std::move(r)};
 }
 
 // The type `co_await submit(d, E{...})` gives.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:fd_reclaim — ops that create a file descriptor: their output owns it, their
+// ringbahn:protocol.fd_reclaim — ops that create a file descriptor: their output owns it, their
 // Cancellation closes it.
 module;
 #include <unistd.h>

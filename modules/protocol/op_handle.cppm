@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:op_handle — names an in-flight op for the ops that act on another op.
+// ringbahn:protocol.op_handle — names an in-flight op for the ops that act on another op.
 module;
 #include <atomic>
 #include <cstdint>

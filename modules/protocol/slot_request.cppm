@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:slot_request — a request for SQE slots, and the FIFO a driver parks it in.
+// ringbahn:protocol.slot_request — a request for SQE slots, and the FIFO a driver parks it in.
 module;
 #include <liburing.h>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:block_on — run one Task to completion from synchronous code (main, a test).
+// ringbahn:tasks.block_on — run one Task to completion from synchronous code (main, a test).
 module;
 #include <coroutine>
 #include <exception>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:task — Task<T>, a lazy coroutine: starts when awaited, owned by whoever holds it.
+// ringbahn:tasks.task — Task<T>, a lazy coroutine: starts when awaited, owned by whoever holds it.
 module;
 #include <coroutine>
 #include <cstddef>
@@ -27,9 +27,10 @@ class TaskOutcome {
         value_.template emplace<1>(std::forward<U>(v));
     }
     void unhandled_exception() noexcept { value_.template emplace<2>(std::current_exception()); }
-    T take() {
-        if (value_.index() == 2) std::rethrow_exception(std::get<2>(value_));
-        return std::move(std::get<1>(value_));
+    inline T take() {
+        if (value_.index() == 2) [[unlikely]]
+            std::rethrow_exception(std::get<2>(value_));
+        return std::move(*std::get_if<1>(&value_)); // resumed only once it returned or threw
     }
 
   private:

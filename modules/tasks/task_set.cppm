@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:task_set — detached (spawned) tasks, owned by their driver until they finish.
+// ringbahn:tasks.task_set — detached (spawned) tasks, owned by their driver until they finish.
 module;
 #include <coroutine>
 #include <cstddef>

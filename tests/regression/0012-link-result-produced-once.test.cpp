@@ -2,7 +2,7 @@
 // Regression (issue 12, item 3): Link::result<I>() re-ran the event's finish() on every call;
 // for a provided-buffer read it leased the buffer again and gave the first lease back to the
 // kernel while the caller still held it (the next read overwrote the caller's bytes,
-// BufferRing::available() drifted, a buffer could go back twice). Results are now produced
+// ProvidedBuffers::available() drifted, a buffer could go back twice). Results are now produced
 // once, when the link completes.
 #include <catch2/catch_test_macros.hpp>
 #include "../support.hpp"
@@ -13,7 +13,7 @@ using drivers::LocalDriver;
 
 namespace {
 using ReadLink = events::Link<events::Nop, events::ReadProvided>;
-Task<Completed<ReadLink>> linked_read(LocalDriver& d, int fd, std::shared_ptr<BufferRing> ring) {
+Task<Returned<ReadLink>> linked_read(LocalDriver& d, int fd, std::shared_ptr<ProvidedBuffers> ring) {
     co_return co_await submit(d, events::link(events::Nop{},
                                               events::ReadProvided{fd, current_offset, std::move(ring)}));
 }
@@ -22,7 +22,7 @@ Task<Completed<ReadLink>> linked_read(LocalDriver& d, int fd, std::shared_ptr<Bu
 TEST_CASE("a link's results are produced once: reading result<I>() again takes no buffer",
           "[regression][link][provided]") {
     auto d = test::make_driver<LocalDriver>();
-    auto ring = BufferRing::create(*d, 4, 64).value();
+    auto ring = ProvidedBuffers::create(*d, 4, 64).value();
     test::Pipe p;
     REQUIRE(::write(p.write.get(), "data", 4) == 4);
     auto [link, r] = block_on(*d, linked_read(*d, p.read.get(), ring));

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Regression (issue 12, item 7): MsgRing{target.ring_fd(), 42, 0x4000} made the target driver
+// Regression (issue 12, item 7): MsgRing{target.uring_fd(), 42, 0x4000} made the target driver
 // dereference 0x4000 as a Completion* (SEGV). Messages between rings are now tagged (bit 63 of
 // user_data, which no user-space address has) and queued for take_message(), never dereferenced.
 #include <catch2/catch_test_macros.hpp>
@@ -22,7 +22,7 @@ TEST_CASE("a message with any tag reaches the target as a message, never as an a
     auto target = test::make_driver<LocalDriver>();
     for (std::uint64_t tag : {std::uint64_t{0x4000}, std::uint64_t{0}, std::uint64_t{1},
                               ~std::uint64_t{0}, std::uint64_t{0x7fff'ffff'ffff'ffc0}}) {
-        REQUIRE(block_on(*sender, send(*sender, target->ring_fd(), 42, tag)));
+        REQUIRE(block_on(*sender, send(*sender, target->uring_fd(), 42, tag)));
         std::optional<events::RingMessage> m;
         for (int i = 0; i < 100 && !m; ++i) {
             target->poll();
@@ -38,7 +38,7 @@ TEST_CASE("a message with any tag reaches the target as a message, never as an a
 TEST_CASE("a demo driver receives messages too", "[regression][msg_ring][threads]") {
     auto sender = test::make_driver<LocalDriver>();
     auto target = drivers::DemoDriver::create().value();
-    REQUIRE(block_on(*sender, send(*sender, target->ring_fd(), -7, 0x4000)));
+    REQUIRE(block_on(*sender, send(*sender, target->uring_fd(), -7, 0x4000)));
     std::optional<events::RingMessage> m;
     for (int i = 0; i < 1000 && !m; ++i) {
         block_on(*target, []() -> Task<void> { co_return; }());

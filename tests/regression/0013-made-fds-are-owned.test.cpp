@@ -57,7 +57,7 @@ TEST_CASE("fd-making ops give an owned fd; the link that would lose it is refuse
     STATIC_REQUIRE(std::is_same_v<OutputOf<events::Socket>, Result<io::OwnedFd>>);
     STATIC_REQUIRE(std::is_same_v<OutputOf<events::Fixed<events::Accept>>, Result<io::OwnedFd>>);
     STATIC_REQUIRE(std::is_same_v<OutputOf<events::WithTimeout<events::Openat>>, Result<io::OwnedFd>>);
-    STATIC_REQUIRE(std::is_same_v<OutputOf<events::Nop>, Completed<events::Nop>>);
+    STATIC_REQUIRE(std::is_same_v<OutputOf<events::Nop>, Returned<events::Nop>>);
     STATIC_REQUIRE_FALSE(Linkable<events::Accept>);
     STATIC_REQUIRE_FALSE(Linkable<events::Openat>);
     STATIC_REQUIRE(Linkable<events::Nop>);

@@ -3,7 +3,7 @@
 // requests. A Ring read waiting for a pool lease (every buffer lent out) lost a
 // when_any(read, Timeout(100ms)) only when a lease came back — a second later, or never (the
 // driver then had nothing in flight and terminated); a recv stream waiting for its dry
-// BufferRing did the same. Both waits now take the stop: they withdraw and resume with
+// ProvidedBuffers did the same. Both waits now take the stop: they withdraw and resume with
 // operation_canceled, and nothing is lost (the pool and the ring get every buffer back).
 #include <catch2/catch_template_test_macros.hpp>
 #include <catch2/catch_test_macros.hpp>
@@ -36,7 +36,7 @@ Task<void> pooled_read_loses(D& d, std::shared_ptr<BufferPool> pool, int fd, std
 template <class D>
 Task<void> dry_stream_loses(D& d, int rx, int tx, std::size_t& winner, Clock::duration& took,
                             std::uint32_t& available_after) {
-    auto ring = BufferRing::create(d, 2, 16).value();
+    auto ring = ProvidedBuffers::create(d, 2, 16).value();
     {
         auto s = recv_stream(d, rx, ring);
         std::vector<ProvidedLease> kept; // the consumer keeps what it got: the ring runs dry
@@ -69,7 +69,7 @@ TEMPLATE_TEST_CASE("a Ring read waiting for a pool buffer loses a when_any on ti
     CHECK(pool->available() == 1u); // the withdrawn waiter took nothing
 }
 
-TEMPLATE_TEST_CASE("a recv stream waiting for a dry BufferRing loses a when_any on time",
+TEMPLATE_TEST_CASE("a recv stream waiting for a dry ProvidedBuffers loses a when_any on time",
                    "[regression][cancellation][threads]", LocalDriver, DemoDriver) {
     auto d = test::make_driver<TestType>();
     test::SocketPair s;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Regression (issue 16): RingCore capped ops in flight at the SQ size, so a server's idle
+// Regression (issue 16): Uring capped ops in flight at the SQ size, so a server's idle
 // connections — one read each, waiting for data that may never come — used up the budget:
 // new reads, new accepts and the multishot accept's re-arm parked forever (the HTTP example
 // stopped accepting at ~2,300 idle connections with 1,024 entries). Now only SQ slots are

@@ -60,7 +60,7 @@ Task<void> until(LocalDriver& d, const int& count, int n, std::chrono::milliseco
 TEST_CASE("connections sitting on provided buffers never starve the others",
           "[regression][c10k]") {
     auto d = test::make_driver<LocalDriver>(64);
-    auto ring = BufferRing::create(*d, buffers, 64).value();
+    auto ring = ProvidedBuffers::create(*d, buffers, 64).value();
     std::vector<test::SocketPair> slow(hoarders), fresh(served);
     bool gate = false;
     int holding = 0, answered = 0;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Regression (found by the second outside attack on issue 16): BufferRing::lease(id, bytes) and
+// Regression (found by the second outside attack on issue 16): ProvidedBuffers::lease(id, bytes) and
 // reclaim(id) were public, so any caller could take a buffer the kernel still owned (and the
 // kernel then filled a buffer the user held; dropped twice, the id went into the ring twice and
 // three live leases shared one buffer). They now need a CqeBufferKey, which only the events
-// reading IORING_CQE_F_BUFFER can make. Found with it: a null BufferRing or BufferPool in an
+// reading IORING_CQE_F_BUFFER can make. Found with it: a null ProvidedBuffers or BufferPool in an
 // event or policy crashed (null member call); it is now EINVAL.
 #include <catch2/catch_test_macros.hpp>
 #include <type_traits>
@@ -19,8 +19,8 @@ concept LeasesById = requires(R& r) { r.lease(0u, std::size_t{64}); } ||
                      requires(R& r) { r.lease({}, 0u, std::size_t{64}); };
 template <class R>
 concept ReclaimsById = requires(R& r) { r.reclaim(0u); } || requires(R& r) { r.reclaim({}, 0u); };
-static_assert(!LeasesById<BufferRing>, "a buffer id is not a lease: only a CQE's F_BUFFER makes one");
-static_assert(!ReclaimsById<BufferRing>);
+static_assert(!LeasesById<ProvidedBuffers>, "a buffer id is not a lease: only a CQE's F_BUFFER makes one");
+static_assert(!ReclaimsById<ProvidedBuffers>);
 static_assert(!std::is_default_constructible_v<CqeBufferKey>);
 static_assert(!std::is_copy_constructible_v<CqeBufferKey>);
 
@@ -43,7 +43,7 @@ Task<std::error_code> ring_read(LocalDriver& d, int fd, Policy p) {
 }
 } // namespace
 
-TEST_CASE("a null BufferRing or BufferPool is EINVAL, never a crash", "[regression][errors]") {
+TEST_CASE("a null ProvidedBuffers or BufferPool is EINVAL, never a crash", "[regression][errors]") {
     auto d = test::make_driver<LocalDriver>();
     test::SocketPair s;
     REQUIRE(::write(s.b.get(), "data", 4) == 4);

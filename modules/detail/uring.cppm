@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:detail.ring_core — the io_uring every shipped driver owns: slots, accounting, reaping.
+// ringbahn:detail.uring — the io_uring every shipped driver owns: slots, accounting, reaping.
 module;
 #include <liburing.h>
 #include <sys/uio.h>
@@ -13,7 +13,7 @@ module;
 #include <memory>
 #include <span>
 #include <vector>
-export module ringbahn:detail.ring_core;
+export module ringbahn:detail.uring;
 import :protocol.completion;
 import :detail.sqe;
 import :protocol.error;
@@ -41,7 +41,7 @@ struct RingOptions {
     std::span<const std::uint8_t> hide_opcodes{}; // test seam: act as if the kernel lacked them
 };
 
-struct Cqe {
+struct ReapedCqe {
     std::uint64_t user_data;
     std::int32_t res;
     std::uint32_t flags;
@@ -54,12 +54,12 @@ struct Cqe {
 // overflow: the kernel keeps the extra CQEs (IORING_FEAT_NODROP, required at open) and hands
 // them over when we reap (flush_overflow). Only SQ slots are rationed: a full SQ parks the
 // submitter. Memory is what bounds ops in flight.
-class RingCore {
+class Uring {
   public:
-    RingCore() = default;
-    RingCore(const RingCore&) = delete;
-    RingCore& operator=(const RingCore&) = delete;
-    ~RingCore();
+    Uring() = default;
+    Uring(const Uring&) = delete;
+    Uring& operator=(const Uring&) = delete;
+    ~Uring();
 
     // io_uring_queue_init_params with CQSIZE; flags the kernel refuses (-EINVAL) are dropped,
     // in reverse order of preference. -EPERM / -ENOSYS / -ENOMEM come back as errors.
@@ -139,7 +139,7 @@ class RingCore {
 
     // Copies up to out.size() ready CQEs and frees their CQ slots. Only the reaping thread
     // calls it; inline, reading the CQ ring as io_uring_for_each_cqe does.
-    inline std::uint32_t reap(std::span<Cqe> out) noexcept {
+    inline std::uint32_t reap(std::span<ReapedCqe> out) noexcept {
         if (const std::uint32_t n = reap_ring(out)) [[likely]]
             return n;
         // Tested inline, so a turn that drains the CQ pays one load, and the flush call only
@@ -185,7 +185,7 @@ class RingCore {
                     ++finished;
                     continue;
                 }
-                finished += dispatch(Cqe{user_data, res, flags});
+                finished += dispatch(ReapedCqe{user_data, res, flags});
             }
             settle(finished);
         }
@@ -195,7 +195,7 @@ class RingCore {
     void flush_overflow() noexcept;
 
   private:
-    inline std::uint32_t reap_ring(std::span<Cqe> out) noexcept {
+    inline std::uint32_t reap_ring(std::span<ReapedCqe> out) noexcept {
         ::io_uring_cq& cq = ring_.cq;
         const unsigned head = *cq.khead; // ours: only we advance it
         const unsigned tail = std::atomic_ref<unsigned>(*cq.ktail).load(std::memory_order_acquire);
@@ -206,7 +206,7 @@ class RingCore {
     }
     // The CQE at CQ position `index`. open() never sets IORING_SETUP_CQE32 (whose entries
     // take two slots each), so an entry is one slot.
-    [[gnu::always_inline]] inline Cqe cqe_at(unsigned index) const noexcept {
+    [[gnu::always_inline]] inline ReapedCqe cqe_at(unsigned index) const noexcept {
         const ::io_uring_cqe& c = ring_.cq.cqes[index & ring_.cq.ring_mask];
         return {c.user_data, c.res, c.flags};
     }
@@ -220,7 +220,7 @@ class RingCore {
     // Routes one CQE; returns how many in-flight units it settled (0 or 1). Touches no
     // member but tearing_down_: a threaded driver calls it without its lock.
     // Touches no member but tearing_down_ and follow_ups_, which only the reaping thread uses.
-    inline std::uint32_t dispatch(const Cqe& cqe) noexcept {
+    inline std::uint32_t dispatch(const ReapedCqe& cqe) noexcept {
         if (cqe.user_data == 0) return 0; // the driver's own (wake-ups, cancel-any)
         if (cqe.user_data & message_tag) [[unlikely]]
             return on_message(cqe);
@@ -246,7 +246,7 @@ class RingCore {
 
     // Driver teardown, steps 3–4 of the Drive contract. Blocks until nothing is in flight.
     // `backlog`: CQEs a threaded driver reaped and has not dispatched yet, dispatched first.
-    void drain(std::span<const Cqe> backlog = {}) noexcept;
+    void drain(std::span<const ReapedCqe> backlog = {}) noexcept;
 
   private:
     static constexpr std::uint32_t max_linked_sqes = 16;
@@ -280,7 +280,7 @@ class RingCore {
     static void prep_cancel_of(::io_uring_sqe& sqe, const Completion& c, std::uint32_t index) noexcept;
     void send_cancel_any() noexcept;
 
-    inline std::uint32_t on_message(const Cqe& cqe) noexcept {
+    inline std::uint32_t on_message(const ReapedCqe& cqe) noexcept {
         std::lock_guard lock(messages_mutex_);
         if (messages_.size() < max_messages)
             messages_.push_back({cqe.user_data & ~message_tag, cqe.res});
@@ -295,7 +295,7 @@ class RingCore {
     };
     void send_cancel(Completion& c, std::uint32_t index) noexcept;
 
-    // Declared first, destroyed last: registered memory outlives the ring (see ~RingCore).
+    // Declared first, destroyed last: registered memory outlives the ring (see ~Uring).
     std::shared_ptr<void> registered_owner_;
     std::vector<std::shared_ptr<void>> kept_until_exit_; // provided-buffer rings' memory
     std::uint64_t supported_[4] = {~0ull, ~0ull, ~0ull, ~0ull};

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:buffer_ring — a provided-buffer ring: buffers the kernel picks from when data arrives.
+// ringbahn:buffers.provided_buffers — a provided-buffer ring: buffers the kernel picks from when data arrives.
 module;
 #include <liburing.h>
 #include <sys/mman.h>
@@ -12,7 +12,7 @@ module;
 #include <mutex>
 #include <utility>
 #include <vector>
-export module ringbahn:buffers.buffer_ring;
+export module ringbahn:buffers.provided_buffers;
 import :drive.drive;
 import :protocol.error;
 import :await.stop_scope;
@@ -20,7 +20,7 @@ import :drive.poster;
 
 namespace ringbahn {
 
-export class BufferRing;
+export class ProvidedBuffers;
 
 namespace detail {
 struct CqeBufferKeyMaker; // not exported: code outside the module cannot name it
@@ -45,7 +45,7 @@ struct CqeBufferKeyMaker {
 };
 } // namespace detail
 
-// One buffer of a BufferRing, lent out: the bytes a read or recv put there (size() is how
+// One buffer of a ProvidedBuffers, lent out: the bytes a read or recv put there (size() is how
 // many). Destroying it puts the buffer back in the ring for the kernel to fill again — also
 // from a Cancellation, after the CQE of an op whose awaiter went away. A lease can also own
 // plain heap bytes (a Ring's write buffer under policies::Provided: the kernel only picks
@@ -88,12 +88,12 @@ export class ProvidedLease {
     [[nodiscard]] int buffer_id() const noexcept { return id_; }
 
   private:
-    friend class BufferRing;
-    ProvidedLease(std::shared_ptr<BufferRing> ring, std::byte* data, std::size_t size, int id) noexcept
+    friend class ProvidedBuffers;
+    ProvidedLease(std::shared_ptr<ProvidedBuffers> ring, std::byte* data, std::size_t size, int id) noexcept
         : ring_(std::move(ring)), data_(data), size_(size), id_(id) {}
     inline void give_back() noexcept;
 
-    std::shared_ptr<BufferRing> ring_;
+    std::shared_ptr<ProvidedBuffers> ring_;
     std::unique_ptr<std::byte[]> heap_;
     std::byte* data_ = nullptr;
     std::size_t size_ = 0;
@@ -106,24 +106,24 @@ export class ProvidedLease {
 // holds none. When all are taken the op fails with ENOBUFS (a multishot stream waits for one to
 // come back, then re-arms). Registered with one driver, whose ring keeps it alive until the
 // ring is closed. Buffers are returned by any thread (a lock guards the ring's tail).
-export class BufferRing : public std::enable_shared_from_this<BufferRing> {
+export class ProvidedBuffers : public std::enable_shared_from_this<ProvidedBuffers> {
   public:
     // count: a power of two ≤ 32768.
     template <class D>
-    [[nodiscard]] static Result<std::shared_ptr<BufferRing>> create(D& driver, std::uint32_t count,
+    [[nodiscard]] static Result<std::shared_ptr<ProvidedBuffers>> create(D& driver, std::uint32_t count,
                                                                     std::uint32_t size,
                                                                     std::uint16_t group = 0) {
         if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size == 0)
             return std::unexpected(errno_code(EINVAL));
-        auto ring = std::shared_ptr<BufferRing>(new BufferRing(count, size, group));
+        auto ring = std::shared_ptr<ProvidedBuffers>(new ProvidedBuffers(count, size, group));
         if (ring->map_ == nullptr) return std::unexpected(errno_code(ENOMEM));
         auto registered = driver.register_buf_ring(ring->entries_, count, group, ring);
         if (!registered) return std::unexpected(registered.error());
         return ring;
     }
-    BufferRing(const BufferRing&) = delete;
-    BufferRing& operator=(const BufferRing&) = delete;
-    inline ~BufferRing() {
+    ProvidedBuffers(const ProvidedBuffers&) = delete;
+    ProvidedBuffers& operator=(const ProvidedBuffers&) = delete;
+    inline ~ProvidedBuffers() {
         if (map_) ::munmap(map_, map_size_);
     }
 
@@ -136,7 +136,7 @@ export class BufferRing : public std::enable_shared_from_this<BufferRing> {
     }
 
     // A CQE said the kernel filled buffer `id` with `bytes`: lend it out. An id this ring does
-    // not have (a CQE from another ring's group of the same number: the BufferRing used on a
+    // not have (a CQE from another ring's group of the same number: the ProvidedBuffers used on a
     // driver it is not registered with) gives an empty lease and touches nothing.
     [[nodiscard]] inline ProvidedLease lease(const CqeBufferKey&, std::uint32_t id,
                                              std::size_t bytes) noexcept {
@@ -158,7 +158,7 @@ export class BufferRing : public std::enable_shared_from_this<BufferRing> {
     // the caller sees the stop request.
     class WhenAvailable {
       public:
-        WhenAvailable(BufferRing& ring, Poster poster) noexcept : ring_(&ring), poster_(poster) {}
+        WhenAvailable(ProvidedBuffers& ring, Poster poster) noexcept : ring_(&ring), poster_(poster) {}
         WhenAvailable(const WhenAvailable&) = delete;
         ~WhenAvailable() {
             if (scope_) scope_->detach();
@@ -207,7 +207,7 @@ export class BufferRing : public std::enable_shared_from_this<BufferRing> {
             }
             self.poster_.post(self.handle_);
         }
-        BufferRing* ring_;
+        ProvidedBuffers* ring_;
         Poster poster_;
         std::coroutine_handle<> handle_;
         StopScope* scope_ = nullptr;
@@ -222,7 +222,7 @@ export class BufferRing : public std::enable_shared_from_this<BufferRing> {
         Poster poster;
     };
 
-    BufferRing(std::uint32_t count, std::uint32_t size, std::uint16_t group)
+    ProvidedBuffers(std::uint32_t count, std::uint32_t size, std::uint16_t group)
         : count_(count), size_(size), group_(group), available_(count) {
         const std::size_t ring_bytes = std::size_t(count) * sizeof(::io_uring_buf);
         ring_bytes_ = (ring_bytes + 4095) & ~std::size_t{4095};

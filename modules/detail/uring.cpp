@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// RingCore's implementation: the only place that calls liburing's static inline helpers.
+// Uring's implementation: the only place that calls liburing's static inline helpers.
 module;
 #include <liburing.h>
 #include <algorithm>
@@ -25,11 +25,11 @@ namespace {
 constexpr std::uint64_t driver_user_data = 0; // the driver's own SQEs (wake-ups, cancel-any)
 } // namespace
 
-RingCore::~RingCore() {
+Uring::~Uring() {
     if (open_) ::io_uring_queue_exit(&ring_);
 }
 
-Result<void> RingCore::open(const RingOptions& options) {
+Result<void> Uring::open(const RingOptions& options) {
     // A write to a socket or pipe whose reader is gone raises SIGPIPE, whose default action
     // kills the process — an EPIPE the caller never sees. Like Rust's runtime, ignore it while
     // its disposition is the default (a program that set a handler keeps it): the op then
@@ -72,7 +72,7 @@ Result<void> RingCore::open(const RingOptions& options) {
         flags &= ~dropped;
     }
     open_ = true;
-    // Ops in flight are not capped at the CQ's size (see RingCore): only a kernel that keeps
+    // Ops in flight are not capped at the CQ's size (see Uring): only a kernel that keeps
     // the CQEs that do not fit (5.5) makes that safe.
     if (!(features & IORING_FEAT_NODROP)) return std::unexpected(errno_code(EOPNOTSUPP));
     if (::io_uring_probe* probe = ::io_uring_get_probe_ring(&ring_)) {
@@ -94,12 +94,12 @@ Result<void> RingCore::open(const RingOptions& options) {
     return {};
 }
 
-void RingCore::flush_overflow() noexcept {
+void Uring::flush_overflow() noexcept {
     cq_overflows_.fetch_add(1, std::memory_order_relaxed);
     ::io_uring_get_events(&ring_); // enter with GETEVENTS: the kernel moves them into the CQ
 }
 
-bool RingCore::make_sq_space(std::uint32_t n) noexcept {
+bool Uring::make_sq_space(std::uint32_t n) noexcept {
     const int rc = submit();
     if (sq_space_left(ring_) >= n) return true;
     if (rc == 0 && (setup_flags_ & IORING_SETUP_SQPOLL))
@@ -108,18 +108,18 @@ bool RingCore::make_sq_space(std::uint32_t n) noexcept {
     return sq_space_left(ring_) >= n;
 }
 
-::io_uring_sqe* RingCore::get_sqe_flushing() noexcept {
+::io_uring_sqe* Uring::get_sqe_flushing() noexcept {
     if (auto* sqe = get_sqe(ring_)) return sqe;
     submit(); // the kernel copies SQEs at submit: their slots are free again after it
     return get_sqe(ring_);
 }
 
-void RingCore::prep_cancel_of(::io_uring_sqe& sqe, const Completion& c, std::uint32_t index) noexcept {
+void Uring::prep_cancel_of(::io_uring_sqe& sqe, const Completion& c, std::uint32_t index) noexcept {
     prep_cancel_user_data(sqe, c.sqe_user_data(index), 0);
     sqe.user_data = c.cancel_user_data(index);
 }
 
-std::optional<RingCore::Message> RingCore::take_message() noexcept {
+std::optional<Uring::Message> Uring::take_message() noexcept {
     std::lock_guard lock(messages_mutex_);
     if (messages_.empty()) return std::nullopt;
     const Message m = messages_.front();
@@ -127,7 +127,7 @@ std::optional<RingCore::Message> RingCore::take_message() noexcept {
     return m;
 }
 
-void RingCore::wake() noexcept {
+void Uring::wake() noexcept {
     if (auto* sqe = get_sqe_flushing()) {
         prep_rw(*sqe, IORING_OP_NOP, -1, nullptr, 0, 0);
         sqe->user_data = driver_user_data;
@@ -135,7 +135,7 @@ void RingCore::wake() noexcept {
     submit();
 }
 
-Result<void> RingCore::register_buffers(std::span<const ::iovec> iov,
+Result<void> Uring::register_buffers(std::span<const ::iovec> iov,
                                         std::shared_ptr<void> owner) {
     if (registered_owner_) return std::unexpected(errno_code(EBUSY)); // one table per ring
     const int rc = ::io_uring_register_buffers(&ring_, iov.data(), static_cast<unsigned>(iov.size()));
@@ -144,7 +144,7 @@ Result<void> RingCore::register_buffers(std::span<const ::iovec> iov,
     return {};
 }
 
-void RingCore::grant_linked(SlotRequest& r, std::uint32_t n) noexcept {
+void Uring::grant_linked(SlotRequest& r, std::uint32_t n) noexcept {
     // The SQ may wrap between two of the n entries: prepare them contiguously, then copy.
     ::io_uring_sqe staged[max_linked_sqes];
     r.grant({staged, n});
@@ -154,7 +154,7 @@ void RingCore::grant_linked(SlotRequest& r, std::uint32_t n) noexcept {
     }
 }
 
-void RingCore::stand_in(::io_uring_sqe& sqe) noexcept {
+void Uring::stand_in(::io_uring_sqe& sqe) noexcept {
     int res = -EOPNOTSUPP;
     const bool fixed = sqe.flags & IOSQE_FIXED_FILE; // a registered index is no fd for a syscall
     if (!fixed && sqe.opcode == op_bind)
@@ -172,13 +172,13 @@ void RingCore::stand_in(::io_uring_sqe& sqe) noexcept {
     sqe.user_data = user_data;
 }
 
-Result<void> RingCore::register_files(std::uint32_t count) {
+Result<void> Uring::register_files(std::uint32_t count) {
     const int rc = ::io_uring_register_files_sparse(&ring_, count);
     if (rc < 0) return std::unexpected(errno_code(-rc));
     return {};
 }
 
-Result<void> RingCore::register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
+Result<void> Uring::register_buf_ring(void* ring, std::uint32_t entries, std::uint16_t group,
                                          std::shared_ptr<void> owner) {
     ::io_uring_buf_reg reg{};
     reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring);
@@ -190,12 +190,12 @@ Result<void> RingCore::register_buf_ring(void* ring, std::uint32_t entries, std:
     return {};
 }
 
-void RingCore::cancel(Completion& c) noexcept {
+void Uring::cancel(Completion& c) noexcept {
     send_cancel(c, c.first_pending_sqe());
     submit();
 }
 
-void RingCore::send_cancel(Completion& c, std::uint32_t index) noexcept {
+void Uring::send_cancel(Completion& c, std::uint32_t index) noexcept {
     ++in_flight_;
     if (auto* sqe = get_sqe_flushing()) {
         prep_cancel_of(*sqe, c, index);
@@ -204,7 +204,7 @@ void RingCore::send_cancel(Completion& c, std::uint32_t index) noexcept {
     parked_cancels_.push_back({&c, index}); // reserved at open(): allocates only past that
 }
 
-int RingCore::submit() noexcept {
+int Uring::submit() noexcept {
     if (faults_.before_submit)
         if (const int injected = faults_.before_submit(faults_.ctx); injected < 0) return injected;
     for (;;) {
@@ -214,7 +214,7 @@ int RingCore::submit() noexcept {
     }
 }
 
-void RingCore::settle(std::uint32_t finished) noexcept {
+void Uring::settle(std::uint32_t finished) noexcept {
     in_flight_ -= finished;
     for (const FollowUp& f : follow_ups_) send_cancel(*f.c, f.index);
     follow_ups_.clear();
@@ -232,7 +232,7 @@ void RingCore::settle(std::uint32_t finished) noexcept {
     }
 }
 
-void RingCore::send_cancel_any() noexcept {
+void Uring::send_cancel_any() noexcept {
     if (auto* sqe = get_sqe_flushing()) {
         prep_cancel_user_data(*sqe, 0, IORING_ASYNC_CANCEL_ANY);
         sqe->user_data = driver_user_data;
@@ -240,11 +240,11 @@ void RingCore::send_cancel_any() noexcept {
     submit();
 }
 
-void RingCore::drain(std::span<const Cqe> backlog) noexcept {
+void Uring::drain(std::span<const ReapedCqe> backlog) noexcept {
     if (!open_) return; // the factory failed before the ring existed
     tearing_down_ = true;
     std::uint32_t settled = 0;
-    for (const Cqe& cqe : backlog) settled += dispatch(cqe);
+    for (const ReapedCqe& cqe : backlog) settled += dispatch(cqe);
     in_flight_ -= settled;
     while (!waiters_.empty()) {
         SlotRequest& r = *waiters_.front();
@@ -253,7 +253,7 @@ void RingCore::drain(std::span<const Cqe> backlog) noexcept {
     }
     settle(0); // parked cancels into the SQ; send_cancel_any submits them
     send_cancel_any();
-    Cqe batch[64];
+    ReapedCqe batch[64];
     while (in_flight_ > 0) {
         ::io_uring_cqe* cqe = nullptr;
         __kernel_timespec tick{.tv_sec = 0, .tv_nsec = 100'000'000};
