@@ -149,10 +149,13 @@ class Uring {
         flush_overflow();
         return reap_ring(out);
     }
-    // The exclusive driver's reap: each CQE dispatched where it lies, its CQ slot freed first
-    // (so a coroutine it resumes may reap again without seeing it twice: the head is re-read
-    // after every CQE), then settle(). The ring's geometry is read once, not after every resume.
-    // Returns the CQEs handled.
+    // The exclusive driver's reap: each CQE dispatched where it lies, its CQ slot freed first,
+    // then settle(). A coroutine it resumes may step the driver again (a nested poll() reaps
+    // CQEs posted after our snapshot of the tail, and moves the head past it): the head is
+    // re-read after every CQE, and the batch ends once it reaches or passes the snapshot, so
+    // nothing is dispatched twice or read from a slot the kernel has reused. The ring's
+    // geometry is read once, not after every resume. Returns the CQEs handled (approximate
+    // when nested: each level counts its own batch).
     inline std::uint32_t reap_and_dispatch() noexcept {
         unsigned* const khead = ring_.cq.khead;
         unsigned* const ktail = ring_.cq.ktail;
@@ -173,7 +176,8 @@ class Uring {
             handled += tail - start;
             const bool fast = exclusive_ && !tearing_down_; // else every CQE goes to dispatch()
             std::uint32_t finished = 0;
-            for (unsigned head; (head = *khead) != tail;) {
+            // Wrap-safe "head before tail": a nested reap may have moved the head past it.
+            for (unsigned head; static_cast<std::int32_t>(tail - (head = *khead)) > 0;) {
                 const ::io_uring_cqe& c = cqes[head & mask];
                 const std::uint64_t user_data = c.user_data;
                 const std::int32_t res = c.res;
