@@ -22,7 +22,7 @@ class CountingDriver : public Submitter { // Submitter: the member `d.submit(eve
     void post(std::coroutine_handle<> h) noexcept { ring_->post(h); }
     bool unpost(std::coroutine_handle<> h) noexcept { return ring_->unpost(h); }
     const Liveness& liveness() const noexcept { return ring_->liveness(); }
-    void run_until(const DoneSignal& s) { ring_->run_until(s); }
+    Result<void> run_until(const DoneSignal& s) { return ring_->run_until(s); }
     void spawn(Task<void> t) { ring_->spawn(std::move(t)); }
 
     std::uint64_t ops = 0, cancels = 0;

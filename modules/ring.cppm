@@ -70,8 +70,7 @@ class Ring {
 
     // The buffered bytes, reading more if none are left; empty at end of file.
     Task<Result<std::span<const std::byte>>> fill_buf() {
-        if (unread_pos_ < unread_.size())
-            co_return std::span<const std::byte>(unread_).subspan(unread_pos_);
+        if (rescue_->has_front()) co_return rescue_->front();
         if (pos_ < filled_) co_return buffered();
         // A read whose coroutine was destroyed may still be in the kernel: its bytes come first.
         co_await rescue_->settled(*driver_);
@@ -141,11 +140,7 @@ class Ring {
 
     // Marks n buffered bytes (of what fill_buf() gave) as read.
     void consume(std::size_t n) noexcept {
-        if (unread_pos_ < unread_.size()) {
-            unread_pos_ += std::min(n, unread_.size() - unread_pos_);
-            if (unread_pos_ == unread_.size()) unread_.clear(), unread_pos_ = 0;
-            return;
-        }
+        if (rescue_->has_front()) return rescue_->consume_front(n);
         pos_ += std::min(n, filled_ - pos_);
         if constexpr (KernelSelectsBuffers<Policy>)
             if (pos_ < filled_ && read_buf_ && policy_.running_low()) [[unlikely]]
@@ -154,34 +149,45 @@ class Ring {
     }
 
     // Copies up to out.size() bytes; 0 only at end of file (or for an empty span).
+    // In a when_any / when_all branch, the bytes count as read once the caller takes the
+    // branch's value: dropped with it (the caller destroyed first), they go back to the Ring.
+    // `out` stays valid until this Task is destroyed.
     Task<Result<std::size_t>> read(std::span<std::byte> out) {
         if (out.empty()) co_return 0;
         auto data = co_await fill_buf();
         if (!data) co_return std::unexpected(data.error());
-        if (stopped(co_await this_stop_scope())) co_return cancelled(); // the bytes stay buffered
+        StopScope* scope = co_await this_stop_scope();
+        if (stopped(scope)) co_return cancelled(); // the bytes stay buffered
         const std::size_t n = std::min(out.size(), data->size());
         if (n) std::memcpy(out.data(), data->data(), n);
         consume(n);
+        if (scope && n) [[unlikely]]
+            detail::put_back_if_dropped(*scope, rescue_, out.first(n));
         co_return n;
     }
 
-    // Fills all of out, or fails with Errc::unexpected_eof. Failing for any other reason
-    // (an error, a stop request) it puts back what it had copied: the next read returns it.
+    // Fills all of out, or fails with Errc::unexpected_eof. Ending any other way — an error, a
+    // stop request, its coroutine destroyed midway, or its value dropped as read()'s can be —
+    // it puts back what it had copied: the next read returns it. `out` stays valid until this
+    // Task is destroyed.
     Task<Result<void>> read_exact(std::span<std::byte> out) {
-        const std::span<std::byte> all = out;
-        while (!out.empty()) {
+        PutBackUnlessKept copied{rescue_, out.first(0)};
+        while (copied.bytes.size() < out.size()) {
             auto data = co_await fill_buf();
             if (data && !data->empty() && stopped(co_await this_stop_scope())) data = cancelled();
-            if (!data) {
-                unread(all.first(all.size() - out.size()));
-                co_return std::unexpected(data.error());
+            if (!data) co_return std::unexpected(data.error());
+            if (data->empty()) {
+                copied.keep(); // the stream ended: what came stays in `out`
+                co_return std::unexpected(make_error_code(Errc::unexpected_eof));
             }
-            if (data->empty()) co_return std::unexpected(make_error_code(Errc::unexpected_eof));
-            const std::size_t n = std::min(out.size(), data->size());
-            std::memcpy(out.data(), data->data(), n);
+            const std::size_t n = std::min(out.size() - copied.bytes.size(), data->size());
+            std::memcpy(out.data() + copied.bytes.size(), data->data(), n);
             consume(n);
-            out = out.subspan(n);
+            copied.bytes = out.first(copied.bytes.size() + n);
         }
+        copied.keep();
+        if (StopScope* scope = co_await this_stop_scope(); scope && !out.empty())
+            detail::put_back_if_dropped(*scope, rescue_, out);
         co_return Result<void>{};
     }
 
@@ -246,8 +252,7 @@ class Ring {
     // Closes the IO object through the ring and drops the leases.
     Task<Result<void>> close() {
         rescue_->discard();
-        unread_.clear();
-        unread_pos_ = 0;
+        rescue_->clear_front();
         read_buf_.reset();
         write_buf_.reset();
         pos_ = filled_ = 0;
@@ -264,15 +269,14 @@ class Ring {
     {
         end_of_buffer_ = offset;
         pos_ = filled_ = 0;
-        unread_.clear();
-        unread_pos_ = 0;
+        rescue_->clear_front();
         rescue_->discard(); // a cancelled read's bytes belong to the old position
         drop_read_lease_if_idle();
     }
 
     // Files: the offset the next read or write uses.
     [[nodiscard]] std::uint64_t position() const noexcept {
-        return end_of_buffer_ - (filled_ - pos_) - (unread_.size() - unread_pos_);
+        return end_of_buffer_ - (filled_ - pos_) - rescue_->front().size();
     }
     [[nodiscard]] IO& io() noexcept { return io_; }
     [[nodiscard]] Policy& policy() noexcept { return policy_; }
@@ -284,18 +288,18 @@ class Ring {
     static std::unexpected<std::error_code> cancelled() noexcept {
         return std::unexpected(std::make_error_code(std::errc::operation_canceled));
     }
-    // Puts bytes a read had taken back in front of what is buffered.
-    void unread(std::span<const std::byte> bytes) {
-        if (bytes.empty()) return;
-        std::vector<std::byte> front(bytes.begin(), bytes.end());
-        front.insert(front.end(), unread_.begin() + long(unread_pos_), unread_.end());
-        unread_ = std::move(front);
-        unread_pos_ = 0;
-    }
+    // read_exact's bytes copied so far: put back in front of the Ring's unless kept (its frame
+    // destroyed midway runs this too). Holds the rescue, not the Ring: the Ring may be gone.
+    struct PutBackUnlessKept {
+        std::shared_ptr<detail::ReadRescue<Lease>> rescue;
+        std::span<const std::byte> bytes;
+        void keep() noexcept { bytes = {}; }
+        ~PutBackUnlessKept() { rescue->put_back(bytes); }
+    };
     // Shared buffers running low: the unconsumed rest of this chunk moves to the heap (served
     // first, as read_exact's put-back bytes are) and the buffer goes back to its ring now.
     void copy_out_rest() {
-        unread(buffered());
+        rescue_->put_back(buffered());
         pos_ = filled_ = 0;
         read_buf_.reset();
     }
@@ -356,9 +360,8 @@ class Ring {
     std::uint64_t end_of_buffer_ = 0;  // files: the offset just past the buffered data
     std::optional<std::chrono::nanoseconds> read_timeout_;
     // What a read whose coroutine was destroyed received, for the next read.
+    // It also holds bytes put back in front (read_exact's, a dropped read's), served first.
     std::shared_ptr<detail::ReadRescue<Lease>> rescue_ = std::make_shared<detail::ReadRescue<Lease>>();
-    std::vector<std::byte> unread_; // bytes read_exact put back, served before read_buf_
-    std::size_t unread_pos_ = 0;
 };
 
 export template <io::IoObject IO, Drive D>

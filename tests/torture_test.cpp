@@ -429,7 +429,7 @@ bool play(LocalDriver& d, std::mt19937_64& rng, test::Probe probe, Peer peer, Fe
             break;
         }
         const bool busy = d.in_flight() > 0;
-        if (d.run_once(true) == 0 && !busy && ++idle > 10'000) {
+        if (d.run_once(true).value_or(0) == 0 && !busy && ++idle > 10'000) {
             bad.add("a probe neither finished nor had anything in flight");
             destroyed = true;
         }
@@ -879,7 +879,7 @@ void ring_epoch(std::mt19937_64& rng, Tally& t, Findings& bad, long steps, Watch
         long idle = 0;
         while (!rest.handle.done()) {
             const bool busy = d->in_flight() > 0;
-            if (d->run_once(true) == 0 && !busy && ++idle > 10'000) {
+            if (d->run_once(true).value_or(0) == 0 && !busy && ++idle > 10'000) {
                 bad.add("reading the Ring to its end got stuck");
                 break;
             }

@@ -216,7 +216,7 @@ class MultishotStream : private SlotRequest {
             self.phase_.store(Phase::gone, std::memory_order_release);
             return;
         }
-        self.event_.prepare(detail::PrepareKeyMaker::make(), sqes);
+        self.event_.prepare(detail::PrepareKeyMaker::make(self.driver_->liveness().id()), sqes);
         sqes[0].user_data = self.c_->op_user_data();
         self.phase_.store(Phase::granted, std::memory_order_release);
     }

@@ -4,6 +4,7 @@ module;
 #include <atomic>
 #include <concepts>
 #include <coroutine>
+#include <utility>
 export module ringbahn:await.stop_scope;
 
 namespace ringbahn {
@@ -24,9 +25,12 @@ export class StopScope {
   public:
     using StopFn = void (*)(void* leaf) noexcept;
 
+    using DropFn = void (*)(void* record, bool dropped) noexcept;
+
     StopScope() = default;
     StopScope(const StopScope&) = delete;
     StopScope& operator=(const StopScope&) = delete;
+    ~StopScope() { dropped(); }
 
     // Ask the chain to stop: the attached leaf now, any later leaf when it attaches.
     inline void request() noexcept {
@@ -66,6 +70,25 @@ export class StopScope {
         unlock();
     }
 
+    // The chain returned a value that its holder (a when_any / when_all branch) keeps until the
+    // awaiting coroutine takes it. If it is dropped instead, fn(record, true) undoes what
+    // returning it did (Ring::read puts its bytes back); taken, fn(record, false) only frees.
+    // Set, taken and dropped on the chain's thread; a newer value's hook takes the older one.
+    inline void on_drop(void* record, DropFn fn) noexcept {
+        claimed();
+        drop_record_ = record, drop_fn_ = fn;
+    }
+    // A coroutine took the chain's value (a Task's awaiter, or the branch handing it on).
+    inline void claimed() noexcept {
+        if (drop_fn_) [[unlikely]]
+            std::exchange(drop_fn_, nullptr)(drop_record_, false);
+    }
+    // Nobody will take it.
+    inline void dropped() noexcept {
+        if (drop_fn_) [[unlikely]]
+            std::exchange(drop_fn_, nullptr)(drop_record_, true);
+    }
+
   private:
     inline void lock() noexcept {
         while (busy_.test_and_set(std::memory_order_acquire))
@@ -77,7 +100,14 @@ export class StopScope {
     std::atomic<bool> requested_{false};
     void* leaf_ = nullptr;
     StopFn fn_ = nullptr;
+    void* drop_record_ = nullptr;
+    DropFn drop_fn_ = nullptr;
 };
+
+// A promise type that keeps its chain's returned value for someone else (a when_any / when_all
+// branch) says so: awaiting a Task there does not count as taking the value.
+template <class P>
+concept HoldsReturnedValue = requires { requires P::holds_returned_value; };
 
 // The scope of the coroutine behind `h`, if its promise has one (Task and when_any's branches
 // do; block_on's root and spawned roots do not: nothing asks them to stop).

@@ -155,7 +155,7 @@ class [[nodiscard]] Submission : private SlotRequest {
     // The event prepares its SQEs: from here the kernel owns its storage.
     [[gnu::always_inline]] inline void hand_to_kernel(std::span<::io_uring_sqe> sqes) noexcept {
         const Completion& c = *completion_;
-        event_->prepare(detail::PrepareKeyMaker::make(), sqes);
+        event_->prepare(detail::PrepareKeyMaker::make(driver_->liveness().id()), sqes);
         if (sqes.size() == 1) [[likely]]
             sqes[0].user_data = c.op_user_data();
         else

@@ -103,6 +103,8 @@ class Branch {
         int index = 0;
         std::optional<T> value;
         StopScope scope; // reaches the op this branch waits on: when_any's stop request
+        // The branch keeps its awaitable's value until the caller takes it (or drops it).
+        static constexpr bool holds_returned_value = true;
 
         [[nodiscard]] StopScope* stop_scope() noexcept { return &scope; }
 
@@ -140,12 +142,17 @@ class Branch {
     // Destroyed before its value was taken (the coroutine awaiting when_any / when_all went
     // away): what the op produced is given back as a cancelled op's would be — an accepted fd
     // closed, a buffer freed or returned to its ring.
+    // A Ring read's value dropped puts its bytes back in the Ring (StopScope::dropped).
     void reset() noexcept {
         if (!handle_) return;
-        if (auto& v = handle_.promise().value) give_back(*v);
+        if (auto& v = handle_.promise().value) {
+            handle_.promise().scope.dropped();
+            give_back(*v);
+        }
         std::exchange(handle_, {}).destroy();
     }
     T take() noexcept {
+        handle_.promise().scope.claimed();
         T out = std::move(*handle_.promise().value);
         handle_.promise().value.reset();
         return out;

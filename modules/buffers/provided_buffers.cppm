@@ -119,6 +119,7 @@ export class ProvidedBuffers : public std::enable_shared_from_this<ProvidedBuffe
         if (ring->map_ == nullptr) return std::unexpected(errno_code(ENOMEM));
         auto registered = driver.register_buf_ring(ring->entries_, count, group, ring);
         if (!registered) return std::unexpected(registered.error());
+        ring->driver_ = driver.liveness().id();
         return ring;
     }
     ProvidedBuffers(const ProvidedBuffers&) = delete;
@@ -128,6 +129,11 @@ export class ProvidedBuffers : public std::enable_shared_from_this<ProvidedBuffe
     }
 
     [[nodiscard]] std::uint16_t group() const noexcept { return group_; }
+    // Whether the ring is registered with this driver (a PrepareKey's driver()): an op on
+    // another driver would take that driver's buffer of the same group and id, and lend ours.
+    [[nodiscard]] inline bool registered_with(std::uint64_t driver) const noexcept {
+        return driver == driver_;
+    }
     [[nodiscard]] std::uint32_t buffer_size() const noexcept { return size_; }
     [[nodiscard]] std::uint32_t count() const noexcept { return count_; }
     // Buffers in the ring, not lent out (what the kernel can still pick from).
@@ -261,6 +267,7 @@ export class ProvidedBuffers : public std::enable_shared_from_this<ProvidedBuffe
 
     std::uint32_t count_, size_;
     std::uint16_t group_;
+    std::uint64_t driver_ = 0; // the Liveness id of the driver it is registered with
     std::atomic<std::uint32_t> available_;
     void* map_ = nullptr;
     std::size_t map_size_ = 0, ring_bytes_ = 0;

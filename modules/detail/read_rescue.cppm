@@ -2,7 +2,9 @@
 // ringbahn:detail.read_rescue — what a Ring's abandoned read received, kept for its next read.
 module;
 #include <liburing.h>
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
@@ -10,6 +12,7 @@ module;
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 export module ringbahn:detail.read_rescue;
 import :buffers.provided_buffers;
 import :protocol.cancellation;
@@ -17,6 +20,7 @@ import :drive.drive;
 import :protocol.error;
 import :protocol.event;
 import :drive.poster;
+import :await.stop_scope;
 
 namespace ringbahn::detail {
 
@@ -81,6 +85,28 @@ class ReadRescue {
         return out;
     }
 
+    // Bytes put back in front of everything else (read_exact's partial copy, a read whose
+    // value nobody took): the next read returns them first. Only the Ring's owner touches these.
+    void put_back(std::span<const std::byte> bytes) {
+        if (bytes.empty()) return;
+        std::vector<std::byte> front(bytes.begin(), bytes.end());
+        front.insert(front.end(), front_.begin() + long(front_pos_), front_.end());
+        front_ = std::move(front);
+        front_pos_ = 0;
+    }
+    [[nodiscard]] inline bool has_front() const noexcept { return front_pos_ < front_.size(); }
+    [[nodiscard]] inline std::span<const std::byte> front() const noexcept {
+        return std::span<const std::byte>(front_).subspan(front_pos_);
+    }
+    inline void consume_front(std::size_t n) noexcept {
+        front_pos_ += std::min(n, front_.size() - front_pos_);
+        if (front_pos_ == front_.size()) clear_front();
+    }
+    inline void clear_front() noexcept {
+        front_.clear();
+        front_pos_ = 0;
+    }
+
     // co_await settled(driver): resumes (through the driver) once no abandoned read is out.
     // Every Ring read passes here: when nothing was abandoned it costs one load, no lock.
     template <class D>
@@ -131,7 +157,29 @@ class ReadRescue {
     std::uint32_t bytes_ = 0;
     std::coroutine_handle<> waiter_{};
     std::optional<Poster> poster_;
+    std::vector<std::byte> front_;
+    std::size_t front_pos_ = 0;
 };
+
+// A Ring read that returned into a when_any / when_all branch: its bytes are already copied
+// out and consumed, but the caller has them only once it takes the branch's value. If the
+// value is dropped instead (the awaiting coroutine destroyed before the race settled), the
+// bytes go back in front of the Ring's, so no read loses them. `bytes` is the caller's span:
+// valid until the read's Task is destroyed, which is no earlier than this runs.
+template <class Lease>
+void put_back_if_dropped(StopScope& scope, std::shared_ptr<ReadRescue<Lease>> rescue,
+                         std::span<const std::byte> bytes) {
+    struct Record {
+        std::shared_ptr<ReadRescue<Lease>> rescue;
+        std::span<const std::byte> bytes;
+        static void settle(void* p, bool dropped) noexcept {
+            auto* self = static_cast<Record*>(p);
+            if (dropped) self->rescue->put_back(self->bytes);
+            delete self;
+        }
+    };
+    scope.on_drop(new Record{std::move(rescue), bytes}, &Record::settle);
+}
 
 // A Ring's read event, whose cancellation deposits into the Ring's ReadRescue instead of only
 // freeing the buffer. Everything else is the inner event's.

@@ -44,6 +44,9 @@ namespace ringbahn {
 //  liveness()   the driver's Liveness, ended first thing in its destructor.
 //  run_until(s) Complete CQEs and posted coroutines on this thread until s.is_set(). Coroutines
 //               are resumed only here (DemoDriver's reaper hands its CQEs over to this loop).
+//               It may return Result<void>: an error ends it early (LocalDriver: EPERM off its
+//               thread, EDEADLK when nothing in flight or posted can ever set s), and block_on
+//               then destroys its task and reports the error.
 //  spawn(t)     Start t now; the driver owns it until it finishes.
 //
 // Reaping: every CQE is dispatched exactly once, never dropped. Ops in flight are not capped

@@ -7,6 +7,8 @@ module;
 #include <expected>
 #include <exception>
 #include <memory>
+#include <new>
+#include <system_error>
 module ringbahn;
 
 namespace ringbahn::drivers {
@@ -31,6 +33,18 @@ Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
     return driver;
 }
 
+void LocalDriver::operator delete(LocalDriver* self, std::destroying_delete_t) noexcept {
+    if (!self->on_owner_thread() && self->core_.in_flight() > 0) {
+        self->liveness_.end(); // posts to it are dropped from now on
+        foreign_leaks_.fetch_add(1, std::memory_order_relaxed);
+        self->next_leaked_ = leaked_.load(std::memory_order_relaxed);
+        while (!leaked_.compare_exchange_weak(self->next_leaked_, self, std::memory_order_release)) {}
+        return;
+    }
+    self->~LocalDriver();
+    ::operator delete(self);
+}
+
 LocalDriver::~LocalDriver() {
     liveness_.end();
     tasks_.destroy_all();
@@ -40,7 +54,9 @@ LocalDriver::~LocalDriver() {
 
 
 
-std::uint32_t LocalDriver::run_once(bool wait) {
+Result<std::uint32_t> LocalDriver::run_once(bool wait) {
+    if (!on_owner_thread()) [[unlikely]]
+        return std::unexpected(std::error_code(EPERM, std::system_category()));
     ::io_uring& ring = core_.ring();
     if (core_.has_waiters()) {
         // Requests parked for SQ space: submitting frees the SQ, so grant them before any
@@ -58,7 +74,8 @@ std::uint32_t LocalDriver::run_once(bool wait) {
         // CQ backlog: reap first; the SQEs stay queued for the next turn. (-EBADR: the kernel
         // dropped a CQE for want of memory; counted in cqes_dropped().)
     } else if (rc < 0 && rc != -EINTR && rc != -ETIME) {
-        std::terminate(); // the ring itself is broken (EBADF, EFAULT): a bug
+        // The ring itself is unusable (EBADF, EFAULT): say so; nothing was reaped.
+        return std::unexpected(std::error_code(-rc, std::system_category()));
     }
     std::uint32_t handled = core_.reap_and_dispatch();
     // Posted resumptions last, one at a time: each may unpost (destroy) a later one.
@@ -71,13 +88,15 @@ std::uint32_t LocalDriver::run_once(bool wait) {
 
 std::uint32_t LocalDriver::cqes_ready() noexcept { return ::io_uring_cq_ready(&core_.ring()); }
 
-void LocalDriver::run_until(const DoneSignal& done) {
+Result<void> LocalDriver::run_until(const DoneSignal& done) {
     while (!done.is_set()) {
-        run_once(true);
+        if (auto turn = run_once(true); !turn) return std::unexpected(turn.error());
         // Nothing in flight and not done: the task waits on something no CQE of this
         // single-threaded driver can bring. Waiting would hang forever.
-        if (!done.is_set() && core_.in_flight() == 0 && posted_.empty()) std::terminate();
+        if (!done.is_set() && core_.in_flight() == 0 && posted_.empty())
+            return std::unexpected(std::error_code(EDEADLK, std::system_category()));
     }
+    return {};
 }
 
 } // namespace ringbahn::drivers

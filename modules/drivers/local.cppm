@@ -8,6 +8,7 @@ module;
 #include <coroutine>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <thread>
@@ -62,6 +63,15 @@ export class LocalDriver : public Submitter {
     LocalDriver(const LocalDriver&) = delete;
     LocalDriver& operator=(const LocalDriver&) = delete;
     ~LocalDriver(); // Drive-contract teardown, on the owning thread
+    // Destroyed on another thread while ops are in flight, the driver cannot drain them: the
+    // kernel lets only the owner thread reap (SINGLE_ISSUER). It is then left alive — never
+    // freed, its ring never unmapped, counted in leaked_on_foreign_thread() — so the kernel and
+    // late awaiters touch only live memory: a leak on a misuse, never a use-after-free. With
+    // nothing in flight it tears down normally on any thread.
+    static void operator delete(LocalDriver* self, std::destroying_delete_t) noexcept;
+    [[nodiscard]] static std::uint64_t leaked_on_foreign_thread() noexcept {
+        return foreign_leaks_.load(std::memory_order_relaxed);
+    }
 
     // Drive
     // Sent next turn. From a thread other than the one that created the driver, the op is
@@ -85,14 +95,18 @@ export class LocalDriver : public Submitter {
     inline void post(std::coroutine_handle<> h) noexcept { posted_.push(h); }
     inline bool unpost(std::coroutine_handle<> h) noexcept { return posted_.remove(h); }
     [[nodiscard]] inline const Liveness& liveness() const noexcept { return liveness_; }
-    void run_until(const DoneSignal& done);
+    // Fails with EPERM on a thread other than the owner, and with EDEADLK when `done` is not
+    // set and nothing can set it: nothing in flight, nothing posted (a task waiting for a pool
+    // lease nobody holds on this driver).
+    Result<void> run_until(const DoneSignal& done);
     void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
 
     // One loop turn: submit what is prepared, wait for one CQE if `wait` and anything is in
-    // flight, then complete every ready CQE. Returns the CQEs handled.
-    std::uint32_t run_once(bool wait = true);
+    // flight, then complete every ready CQE. Returns the CQEs handled; EPERM on a thread other
+    // than the owner (nothing is touched).
+    Result<std::uint32_t> run_once(bool wait = true);
     // run_once without waiting: for callers that step the driver by hand.
-    std::uint32_t poll() { return run_once(false); }
+    Result<std::uint32_t> poll() { return run_once(false); }
 
     // Ops and cancels whose CQE has not been handled yet (no limit: memory bounds it).
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return core_.in_flight(); }
@@ -149,6 +163,10 @@ export class LocalDriver : public Submitter {
     detail::Uring core_;
     TaskSet tasks_;
     detail::PostedQueue posted_; // resumed at the end of a loop turn
+    // Drivers left alive by a foreign-thread delete, kept reachable (a list, not a lost pointer).
+    static inline std::atomic<std::uint64_t> foreign_leaks_{0};
+    static inline std::atomic<LocalDriver*> leaked_{nullptr};
+    LocalDriver* next_leaked_ = nullptr;
 };
 
 } // namespace ringbahn::drivers

@@ -36,9 +36,9 @@ export struct ReadProvided {
     std::optional<ProvidedLease> lease{};
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
-    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
-        if (!ring) [[unlikely]]
-            return detail::prep_error(sqes[0], EINVAL); // no ring to pick from
+    inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!ring || !ring->registered_with(key.driver())) [[unlikely]]
+            return detail::prep_error(sqes[0], EINVAL); // no ring to pick from (on this driver)
         detail::prep_rw(sqes[0], IORING_OP_READ, fd, nullptr, ring->buffer_size(), offset);
         sqes[0].flags = IOSQE_BUFFER_SELECT;
         sqes[0].buf_group = ring->group();
@@ -63,9 +63,9 @@ export struct RecvMultishot {
     std::shared_ptr<ProvidedBuffers> ring;
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
-    inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
-        if (!ring) [[unlikely]]
-            return detail::prep_error(sqes[0], EINVAL); // no ring to pick from: ends the stream
+    inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!ring || !ring->registered_with(key.driver())) [[unlikely]]
+            return detail::prep_error(sqes[0], EINVAL); // no ring to pick from here: ends the stream
         detail::prep_rw(sqes[0], IORING_OP_RECV, fd, nullptr, 0, 0);
         sqes[0].ioprio = IORING_RECV_MULTISHOT;
         sqes[0].flags = IOSQE_BUFFER_SELECT;

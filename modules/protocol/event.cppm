@@ -31,14 +31,19 @@ export class PrepareKey {
     PrepareKey(const PrepareKey&) = delete;
     PrepareKey& operator=(const PrepareKey&) = delete;
 
+    // The driver whose ring the SQEs go to (its Liveness id): an event that uses something
+    // registered with one driver (ProvidedBuffers) checks it is that driver.
+    [[nodiscard]] inline std::uint64_t driver() const noexcept { return driver_; }
+
   private:
-    PrepareKey() = default;
+    explicit PrepareKey(std::uint64_t driver) noexcept : driver_(driver) {}
     friend struct detail::PrepareKeyMaker;
+    std::uint64_t driver_;
 };
 
 namespace detail {
 struct PrepareKeyMaker {
-    static inline PrepareKey make() noexcept { return PrepareKey{}; }
+    static inline PrepareKey make(std::uint64_t driver) noexcept { return PrepareKey{driver}; }
 };
 } // namespace detail
 

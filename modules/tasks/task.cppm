@@ -108,16 +108,25 @@ class [[nodiscard]] Task {
     }
 
     // Awaiting a task runs it, passing down the awaiter's stop scope.
+    // Resuming a coroutine with the value takes it (StopScope::claimed) — unless that coroutine
+    // only holds it for someone else (a when_any branch), who takes it later or drops it.
     struct Awaiter {
         std::coroutine_handle<promise_type> handle;
+        StopScope* claims = nullptr;
         bool await_ready() noexcept { return !handle || handle.done(); }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
             handle.promise().continuation_ = awaiting;
-            handle.promise().scope_ = stop_scope_of(awaiting);
+            StopScope* scope = stop_scope_of(awaiting);
+            handle.promise().scope_ = scope;
+            if constexpr (!HoldsReturnedValue<P>) claims = scope;
             return handle;
         }
-        T await_resume() { return handle.promise().take(); }
+        T await_resume() {
+            if (claims) [[unlikely]]
+                claims->claimed();
+            return handle.promise().take();
+        }
     };
     Awaiter operator co_await() && noexcept { return Awaiter{handle_}; }
 
