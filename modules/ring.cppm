@@ -68,8 +68,16 @@ class Ring {
     Ring(Ring&&) noexcept = default;
     Ring& operator=(Ring&&) noexcept = default;
 
-    // The buffered bytes, reading more if none are left; empty at end of file.
-    Task<Result<std::span<const std::byte>>> fill_buf() {
+    class FillBuf;
+
+    // co_await fill_buf(): the buffered bytes, reading more if none are left; empty at end of
+    // file. An awaitable, not a Task: bytes already buffered, or one plain read with a buffer
+    // in hand, cost no coroutine frame; the rarer paths (a deadline, a rescued read to wait
+    // for, a lease to wait for, kernel-selected buffers) run in fill_buf_slow().
+    [[nodiscard]] FillBuf fill_buf() noexcept { return FillBuf(*this); }
+
+  private:
+    Task<Result<std::span<const std::byte>>> fill_buf_slow() {
         if (rescue_->has_front()) co_return rescue_->front();
         if (pos_ < filled_) co_return buffered();
         // A read whose coroutine was destroyed may still be in the kernel: its bytes come first.
@@ -130,6 +138,8 @@ class Ring {
             co_return after_read(n);
         }
     }
+
+  public:
 
     // A deadline for every read from now on (a LINK_TIMEOUT on each read op): a read that
     // waits longer fails with std::errc::timed_out, and nothing is lost — the next read starts
@@ -362,6 +372,98 @@ class Ring {
     // What a read whose coroutine was destroyed received, for the next read.
     // It also holds bytes put back in front (read_exact's, a dropped read's), served first.
     std::shared_ptr<detail::ReadRescue<Lease>> rescue_ = std::make_shared<detail::ReadRescue<Lease>>();
+};
+
+// Ring::fill_buf()'s awaitable. Awaited once, as an rvalue; movable until then (a when_any
+// branch takes it by value). Destroyed while suspended, it destroys the read op inside it: the
+// op is cancelled and what it received stays in the Ring, as for any abandoned Ring read.
+template <io::IoObject IO, BufferPolicy Policy, Drive D>
+class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
+  public:
+    using Value = Result<std::span<const std::byte>>;
+
+    explicit FillBuf(Ring& ring) noexcept : ring_(&ring) {}
+    FillBuf(FillBuf&& other) noexcept : ring_(other.ring_) {
+        if (other.path_ != Path::unset) std::terminate(); // moved once awaited: a bug
+    }
+    FillBuf(const FillBuf&) = delete;
+    FillBuf& operator=(const FillBuf&) = delete;
+
+    struct Awaiter {
+        FillBuf& f;
+        [[gnu::always_inline]] inline bool await_ready() { return f.ready(); }
+        template <class P>
+        [[gnu::always_inline]] inline std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+            return f.suspend(h);
+        }
+        [[gnu::always_inline]] inline Value await_resume() { return f.resume(); }
+    };
+    [[nodiscard]] Awaiter operator co_await() && noexcept { return Awaiter{*this}; }
+
+  private:
+    using ReadOp = decltype(std::declval<Ring&>().rescued(
+        std::declval<Ring&>().make_read(std::declval<Lease>(), std::uint64_t{})));
+    enum class Path : std::uint8_t { unset, ready, op, slow };
+
+    // Bytes at hand: ready. One plain read can go now: it is prepared here and submitted in
+    // suspend. Anything else: the slow path's Task.
+    inline bool ready() {
+        Ring& r = *ring_;
+        if (r.rescue_->has_front()) [[unlikely]]
+            return ready_with(r.rescue_->front());
+        if (r.pos_ < r.filled_) return ready_with(r.buffered());
+        if constexpr (!KernelSelectsBuffers<Policy>) {
+            if (!r.read_timeout_ && r.rescue_->quiet()) [[likely]] {
+                if (!r.read_buf_) {
+                    auto acquire = r.policy_.acquire(Poster(*r.driver_));
+                    if (acquire.await_ready()) {
+                        auto lease = acquire.await_resume();
+                        if (!lease) [[unlikely]]
+                            return ready_with(std::unexpected(lease.error()));
+                        r.read_buf_.emplace(std::move(*lease));
+                    }
+                }
+                if (r.read_buf_) [[likely]] {
+                    const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
+                    op_.emplace(*r.driver_, r.rescued(r.make_read(take(r.read_buf_), at)));
+                    path_ = Path::op;
+                    return false;
+                }
+            }
+        }
+        slow_.emplace(r.fill_buf_slow());
+        path_ = Path::slow;
+        return false;
+    }
+    inline bool ready_with(Value v) noexcept {
+        value_ = v;
+        path_ = Path::ready;
+        return true;
+    }
+    template <class P>
+    inline std::coroutine_handle<> suspend(std::coroutine_handle<P> h) {
+        if (path_ == Path::op) [[likely]]
+            return std::move(*op_).operator co_await().await_suspend(h) ? std::noop_coroutine()
+                                                                         : std::coroutine_handle<>(h);
+        slow_awaiter_.emplace(std::move(*slow_).operator co_await());
+        return slow_awaiter_->await_suspend(h);
+    }
+    inline Value resume() {
+        if (path_ == Path::op) [[likely]] {
+            auto [event, n] = std::move(*op_).operator co_await().await_resume();
+            ring_->read_buf_.emplace(std::move(event.inner.buf));
+            return ring_->after_read(n);
+        }
+        if (path_ == Path::slow) return slow_awaiter_->await_resume();
+        return value_;
+    }
+
+    Ring* ring_;
+    Path path_ = Path::unset;
+    Value value_{};
+    std::optional<Submission<ReadOp, D>> op_;
+    std::optional<Task<Value>> slow_;
+    std::optional<typename Task<Value>::Awaiter> slow_awaiter_;
 };
 
 export template <io::IoObject IO, Drive D>

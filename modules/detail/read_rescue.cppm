@@ -141,12 +141,13 @@ class ReadRescue {
     template <class D>
     Settled<D> settled(D& d) noexcept { return Settled<D>(*this, d); }
 
-  private:
     // Nothing kept and no deposit coming (acquire: pairs with deposit's release).
     [[nodiscard]] inline bool quiet() const noexcept {
         return pending_.load(std::memory_order_acquire) == 0 &&
                !has_kept_.load(std::memory_order_acquire);
     }
+
+  private:
 
     std::mutex mutex_;
     // Written under the lock; read without it on the owner's fast path.
