@@ -403,6 +403,7 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
   private:
     using ReadOp = decltype(std::declval<Ring&>().rescued(
         std::declval<Ring&>().make_read(std::declval<Lease>(), std::uint64_t{})));
+    using ReadEvent = decltype(ReadOp::inner);
     enum class Path : std::uint8_t { unset, ready, op, slow };
 
     // Bytes at hand: ready. One plain read can go now: it is prepared here and submitted in
@@ -414,25 +415,41 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
         if (r.pos_ < r.filled_) return ready_with(r.buffered());
         if constexpr (!KernelSelectsBuffers<Policy>) {
             if (!r.read_timeout_ && r.rescue_->quiet()) [[likely]] {
+                const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
                 if (!r.read_buf_) {
-                    auto acquire = r.policy_.acquire(Poster(*r.driver_));
-                    if (acquire.await_ready()) {
-                        auto lease = acquire.await_resume();
-                        if (!lease) [[unlikely]]
-                            return ready_with(std::unexpected(lease.error()));
-                        r.read_buf_.emplace(std::move(*lease));
+                    if constexpr (requires { r.policy_.try_lease(); }) {
+                        if (auto lease = r.policy_.try_lease()) [[likely]] {
+                            if (!*lease) [[unlikely]]
+                                return ready_with(std::unexpected(lease->error()));
+                            return submit_read(std::move(**lease), at);
+                        }
+                    } else {
+                        auto acquire = r.policy_.acquire(Poster(*r.driver_));
+                        if (acquire.await_ready()) {
+                            auto lease = acquire.await_resume();
+                            if (!lease) [[unlikely]]
+                                return ready_with(std::unexpected(lease.error()));
+                            r.read_buf_.emplace(std::move(*lease));
+                        }
                     }
                 }
                 if (r.read_buf_) [[likely]] {
-                    const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
-                    op_.emplace(*r.driver_, r.rescued(r.make_read(take(r.read_buf_), at)));
-                    path_ = Path::op;
-                    return false;
+                    const bool submitted = submit_read(std::move(*r.read_buf_), at);
+                    r.read_buf_.reset();
+                    return submitted;
                 }
             }
         }
         slow_.emplace(r.fill_buf_slow());
         path_ = Path::slow;
+        return false;
+    }
+    // The read op, built in place: the lease is moved once, into the event.
+    inline bool submit_read(Lease&& lease, std::uint64_t at) {
+        Ring& r = *ring_;
+        op_.emplace(*r.driver_, std::in_place,
+                    ReadEvent{r.io_.native_handle(), std::move(lease), at}, r.rescue_);
+        path_ = Path::op;
         return false;
     }
     inline bool ready_with(Value v) noexcept {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:policies.pooled — buffers leased per op from a pool shared by many Rings.
 module;
+#include <cerrno>
 #include <memory>
+#include <optional>
 #include <expected>
 #include <utility>
 export module ringbahn:policies.pooled;
@@ -9,6 +11,7 @@ import :buffers.buffer_policy;
 import :buffers.buffer_pool;
 import :drive.drive;
 import :drive.poster;
+import :protocol.error;
 
 namespace ringbahn::policies {
 
@@ -23,6 +26,13 @@ export struct Pooled {
     inline explicit Pooled(std::shared_ptr<BufferPool> pool) noexcept : pool(std::move(pool)) {}
     [[nodiscard]] inline BufferPool::Acquire acquire(Poster waker) {
         return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
+    }
+    // Without waiting: a lease, an error, or nullopt where acquire() would wait (the Ring's
+    // read takes this path first, with no awaiter and no wake-up to arrange).
+    [[nodiscard]] inline std::optional<Result<Lease>> try_lease() {
+        if (!pool) [[unlikely]]
+            return Result<Lease>(std::unexpected(errno_code(EINVAL)));
+        return pool->try_lease();
     }
 
     std::shared_ptr<BufferPool> pool;

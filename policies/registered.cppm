@@ -5,7 +5,9 @@ module;
 #include <cstddef>
 #include <expected>
 #include <cstdint>
+#include <cerrno>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -46,6 +48,13 @@ export struct Registered {
 
     [[nodiscard]] inline BufferPool::Acquire acquire(Poster waker) {
         return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
+    }
+    // Without waiting: a lease, an error, or nullopt where acquire() would wait (the Ring's
+    // read takes this path first, with no awaiter and no wake-up to arrange).
+    [[nodiscard]] inline std::optional<Result<Lease>> try_lease() {
+        if (!pool) [[unlikely]]
+            return Result<Lease>(std::unexpected(errno_code(EINVAL)));
+        return pool->try_lease();
     }
 
     std::shared_ptr<BufferPool> pool;

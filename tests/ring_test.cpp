@@ -436,3 +436,31 @@ TEST_CASE("regression (torture seed 2883250081): a lease returned after the driv
     waiter.reset(); // the lease it was handed goes back
     CHECK(pool->available() == 1);
 }
+
+TEST_CASE("a lease keeps its pool alive after every other owner is gone; the last one frees it",
+          "[ring][pool]") {
+    auto pool = BufferPool::create(2, 64, WhenEmpty::wait).value();
+    std::weak_ptr<BufferPool> watch = pool;
+    auto first = pool->try_lease();
+    auto second = pool->try_lease();
+    REQUIRE(first);
+    REQUIRE(second);
+    REQUIRE(*first);
+    REQUIRE(*second);
+    CHECK_FALSE(pool->try_lease()); // would wait: nullopt, not an error
+    pool.reset();
+    REQUIRE_FALSE(watch.expired()); // held by its leases
+    std::memset((*first)->data(), 0x5a, (*first)->size());
+    first.reset();
+    CHECK_FALSE(watch.expired());
+    second.reset();
+    CHECK(watch.expired()); // the last lease back dropped it
+
+    auto failing = BufferPool::create(1, 64, WhenEmpty::fail).value();
+    auto only = failing->try_lease();
+    REQUIRE(only);
+    auto none = failing->try_lease();
+    REQUIRE(none); // fail mode answers now, with the error
+    REQUIRE_FALSE(*none);
+    CHECK((*none).error() == make_error_code(Errc::pool_exhausted));
+}

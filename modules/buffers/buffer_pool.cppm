@@ -36,16 +36,18 @@ export class BufferPool;
 
 // One buffer of a pool. Move-only; destroying it returns the buffer (thread-safe). It keeps
 // the pool alive, so a lease held by a Cancellation keeps the memory the kernel may still
-// write into allocated, whatever happened to the pool's other owners.
+// write into allocated, whatever happened to the pool's other owners: while any lease is out
+// the pool holds a reference to itself (taken by the first lease, dropped by the last), so a
+// lease is a plain pointer and moving or returning one costs no reference count.
 export class PoolLease {
   public:
     static constexpr bool owns_stable_bytes = true; // OwnedBuffer: the bytes are in the slab
     inline PoolLease(PoolLease&& o) noexcept
-        : pool_(std::move(o.pool_)), data_(o.data_), size_(o.size_), index_(o.index_) {}
+        : pool_(std::exchange(o.pool_, nullptr)), data_(o.data_), size_(o.size_), index_(o.index_) {}
     inline PoolLease& operator=(PoolLease&& o) noexcept {
         if (this != &o) {
             give_back();
-            pool_ = std::move(o.pool_);
+            pool_ = std::exchange(o.pool_, nullptr);
             data_ = o.data_;
             size_ = o.size_;
             index_ = o.index_;
@@ -66,12 +68,12 @@ export class PoolLease {
 
   private:
     friend class BufferPool;
-    inline PoolLease(std::shared_ptr<BufferPool> pool, std::byte* data, std::size_t size,
+    inline PoolLease(BufferPool* pool, std::byte* data, std::size_t size,
               std::uint16_t index) noexcept
-        : pool_(std::move(pool)), data_(data), size_(size), index_(index) {}
+        : pool_(pool), data_(data), size_(size), index_(index) {}
     inline void give_back() noexcept;
 
-    std::shared_ptr<BufferPool> pool_;
+    BufferPool* pool_; // alive while this lease is out (the pool's self-reference)
     std::byte* data_ = nullptr;
     std::size_t size_ = 0;
     std::uint16_t index_ = 0;
@@ -176,6 +178,12 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     };
 
     [[nodiscard]] inline Acquire acquire(Poster waker) { return Acquire(shared_from_this(), waker); }
+    // A lease now, the exhaustion error (WhenEmpty::fail), or nullopt where acquire() would wait.
+    [[nodiscard]] inline std::optional<Result<PoolLease>> try_lease() {
+        std::optional<Result<PoolLease>> r;
+        (void)try_take(r);
+        return r;
+    }
     [[nodiscard]] Result<PoolLease> try_acquire() {
         std::optional<Result<PoolLease>> r;
         if (!try_take(r)) return std::unexpected(make_error_code(Errc::pool_exhausted));
@@ -198,18 +206,21 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
   private:
     friend class PoolLease;
 
-    inline PoolLease lease(std::uint16_t i) {
-        return PoolLease(shared_from_this(), slab_ + std::size_t(i) * size_, size_, i);
+    // Under the lock, a free buffer leaves the list as a lease: the first lease out takes the
+    // pool's self-reference.
+    inline PoolLease take_locked() {
+        const std::uint16_t i = free_.back();
+        free_.pop_back();
+        if (out_++ == 0) [[unlikely]]
+            self_ = shared_from_this();
+        return PoolLease(this, slab_ + std::size_t(i) * size_, size_, i);
     }
 
     // Ready now: a free buffer, or (fail mode) the exhaustion error.
     inline bool try_take(std::optional<Result<PoolLease>>& out) {
         std::unique_lock lock(list_lock_);
-        if (!free_.empty()) {
-            const std::uint16_t i = free_.back();
-            free_.pop_back();
-            lock.unlock();
-            out.emplace(lease(i));
+        if (!free_.empty()) [[likely]] {
+            out.emplace(take_locked());
             return true;
         }
         if (mode_ == WhenEmpty::fail) {
@@ -223,10 +234,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     bool park(Acquire& a, std::coroutine_handle<> h) {
         std::unique_lock lock(list_lock_);
         if (!free_.empty()) {
-            const std::uint16_t i = free_.back();
-            free_.pop_back();
-            lock.unlock();
-            a.result_.emplace(lease(i));
+            a.result_.emplace(take_locked());
             return false;
         }
         a.continuation_ = h;
@@ -254,21 +262,30 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     }
 
     // A lease came back: hand it to the oldest waiter (resumed by its driver), or free it.
+    // The lease stays out when it goes to a waiter; the last one back drops the self-reference
+    // (after the lock: that may destroy the pool).
     inline void give_back(std::uint16_t i) noexcept {
-        std::unique_lock lock(list_lock_);
+        list_lock_.lock();
         Acquire* a = head_;
         if (!a) {
             free_.push_back(i); // capacity reserved for every buffer: cannot allocate
+            if (--out_ == 0) [[unlikely]]
+                return drop_self_and_unlock();
+            list_lock_.unlock();
             return;
         }
         head_ = a->next_;
         if (!head_) tail_ = nullptr;
         a->waiting_ = false;
         a->posted_ = true;
-        lock.unlock();
-        a->result_.emplace(lease(i));
+        list_lock_.unlock();
+        a->result_.emplace(PoolLease(this, slab_ + std::size_t(i) * size_, size_, i));
         a->waker_.post(a->continuation_);
     }
+    [[gnu::noinline]] void drop_self_and_unlock() noexcept {
+        std::shared_ptr<BufferPool> self = std::move(self_);
+        list_lock_.unlock();
+    } // `self` may be the last owner: the pool is destroyed here, after the unlock
 
     // Held for a push or a pop of an index (or a waiter link): a spinlock, not a mutex, whose
     // lock and unlock cost more than everything they would guard.
@@ -280,14 +297,13 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     std::vector<std::uint16_t> free_;
     Acquire* head_ = nullptr; // waiters, FIFO
     Acquire* tail_ = nullptr;
+    std::uint32_t out_ = 0;                // leases out (under the lock)
+    std::shared_ptr<BufferPool> self_;     // held while out_ > 0
 };
 
 inline void PoolLease::give_back() noexcept {
     if (!pool_) return;
-    // Moving the pool reference out first: the last lease may be what keeps the pool alive,
-    // and handing the buffer to a waiter must not destroy the pool under our feet.
-    auto pool = std::move(pool_);
-    pool->give_back(index_);
+    std::exchange(pool_, nullptr)->give_back(index_);
 }
 
 static_assert(FixedBuffer<PoolLease>);

@@ -36,7 +36,7 @@ export class PrepareKey {
     [[nodiscard]] inline std::uint64_t driver() const noexcept { return driver_; }
 
   private:
-    explicit PrepareKey(std::uint64_t driver) noexcept : driver_(driver) {}
+    inline explicit PrepareKey(std::uint64_t driver) noexcept : driver_(driver) {}
     friend struct detail::PrepareKeyMaker;
     std::uint64_t driver_;
 };
