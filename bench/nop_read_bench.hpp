@@ -56,7 +56,7 @@ template <class R>
 ringbahn::Task<void> read_worker(R& ring, const ReadFile& f, unsigned first, unsigned step,
                                  Counter& c) {
     for (std::size_t i = first; i < f.offsets.size(); i += step) {
-        ring.seek(f.offsets[i]);
+        (void)ring.seek(f.offsets[i]);
         auto data = co_await ring.fill_buf();
         if (!data || data->size() != block) std::exit(3);
         ring.consume(block);

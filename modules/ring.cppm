@@ -273,15 +273,20 @@ class Ring {
         co_return Result<void>{};
     }
 
-    // Files: moves the position; buffered read-ahead is dropped.
-    void seek(std::uint64_t offset) noexcept
+    // Files: moves the position; buffered read-ahead is dropped. An offset past INT64_MAX is
+    // EINVAL and changes nothing: no file has one, and ~0 is io_uring's "the fd's own position"
+    // (a write there would land wherever the fd points).
+    Result<void> seek(std::uint64_t offset) noexcept
         requires(IO::seekable)
     {
+        if (offset > std::uint64_t{INT64_MAX}) [[unlikely]]
+            return std::unexpected(std::make_error_code(std::errc::invalid_argument));
         end_of_buffer_ = offset;
         pos_ = filled_ = 0;
         rescue_->clear_front();
         rescue_->discard(); // a cancelled read's bytes belong to the old position
         drop_read_lease_if_idle();
+        return {};
     }
 
     // Files: the offset the next read or write uses.

@@ -50,101 +50,87 @@ std::string next_read(LocalDriver& d, R& ring, std::size_t max = 64) {
 void turns(LocalDriver& d, int n) {
     for (int i = 0; i < n; ++i) (void)d.poll();
 }
+// A driver, a pipe whose read end a Ring wraps, and `first` already written to it.
+struct Piped {
+    std::unique_ptr<LocalDriver> d = test::make_driver<LocalDriver>();
+    io::StreamPair pipe = io::pipe().value();
+    std::unique_ptr<R> ring = std::make_unique<R>(*d, std::move(pipe.first));
+    bool resumed = false;
+    explicit Piped(std::string_view first) { send(pipe.second, first); }
+    void write(std::string_view s) { send(pipe.second, s); }
+    std::string read(std::size_t max = 64) { return next_read(*d, *ring, max); }
+};
 } // namespace
 
 TEST_CASE("a read that won a race whose caller is destroyed before the loser settled puts its "
           "bytes back", "[regression][ring][when_any]") {
-    auto d = test::make_driver<LocalDriver>();
-    auto [r, w] = io::pipe().value();
-    R ring(*d, std::move(r));
-    send(w, "hello");
-    bool resumed = false;
-    auto p = race_read(*d, ring, resumed);
-    turns(*d, 1); // the read completes and wins; the timer's cancel is still on its way
-    REQUIRE_FALSE(resumed);
+    Piped t("hello");
+    auto p = race_read(*t.d, *t.ring, t.resumed);
+    turns(*t.d, 1); // the read completes and wins; the timer's cancel is still on its way
+    REQUIRE_FALSE(t.resumed);
     p.reset();
-    send(w, "world");
-    CHECK(next_read(*d, ring, 5) == "hello");
-    CHECK(next_read(*d, ring) == "world");
-    turns(*d, 4);
-    CHECK(d->in_flight() == 0);
+    t.write("world");
+    CHECK(t.read(5) == "hello");
+    CHECK(t.read() == "world");
+    turns(*t.d, 4);
+    CHECK(t.d->in_flight() == 0);
 }
 
 TEST_CASE("read_exact destroyed midway puts back what it had copied",
           "[regression][ring][when_any]") {
-    auto d = test::make_driver<LocalDriver>();
-    auto [r, w] = io::pipe().value();
-    R ring(*d, std::move(r));
-    send(w, "hello");
-    bool resumed = false;
-    auto p = race_read_exact(*d, ring, 10, resumed);
-    turns(*d, 2); // "hello" copied; waiting for five more bytes
-    REQUIRE_FALSE(resumed);
+    Piped t("hello");
+    auto p = race_read_exact(*t.d, *t.ring, 10, t.resumed);
+    turns(*t.d, 2); // "hello" copied; waiting for five more bytes
+    REQUIRE_FALSE(t.resumed);
     p.reset();
-    send(w, "world");
+    t.write("world");
     std::byte out[10];
-    REQUIRE(block_on(*d, ring.read_exact(out)));
+    REQUIRE(block_on(*t.d, t.ring->read_exact(out)));
     CHECK(test::text(std::vector<std::byte>(out, out + 10), 10) == "helloworld");
 }
 
 TEST_CASE("read_exact that won a dropped race puts its bytes back",
           "[regression][ring][when_any]") {
-    auto d = test::make_driver<LocalDriver>();
-    auto [r, w] = io::pipe().value();
-    R ring(*d, std::move(r));
-    send(w, "hello");
-    bool resumed = false;
-    auto p = race_read_exact(*d, ring, 5, resumed);
-    turns(*d, 1);
-    REQUIRE_FALSE(resumed);
+    Piped t("hello");
+    auto p = race_read_exact(*t.d, *t.ring, 5, t.resumed);
+    turns(*t.d, 1);
+    REQUIRE_FALSE(t.resumed);
     p.reset();
-    send(w, "!");
-    CHECK(next_read(*d, ring) == "hello");
-    CHECK(next_read(*d, ring) == "!");
+    t.write("!");
+    CHECK(t.read() == "hello");
+    CHECK(t.read() == "!");
 }
 
 TEST_CASE("a read whose value a task in the branch took is not put back",
           "[regression][ring][when_any]") {
-    auto d = test::make_driver<LocalDriver>();
-    auto [r, w] = io::pipe().value();
-    R ring(*d, std::move(r));
-    send(w, "hello");
-    bool resumed = false;
+    Piped t("hello");
     std::string got;
-    auto p = race_task(*d, ring, got, resumed);
-    turns(*d, 1);
-    REQUIRE_FALSE(resumed);
+    auto p = race_task(*t.d, *t.ring, got, t.resumed);
+    turns(*t.d, 1);
+    REQUIRE_FALSE(t.resumed);
     p.reset();
     CHECK(got == "hello"); // the task had it: the Ring must not return it again
-    send(w, "world");
-    CHECK(next_read(*d, ring) == "world");
+    t.write("world");
+    CHECK(t.read() == "world");
 }
 
 TEST_CASE("a read whose race resumes its caller counts as read once",
           "[regression][ring][when_any]") {
-    auto d = test::make_driver<LocalDriver>();
-    auto [r, w] = io::pipe().value();
-    R ring(*d, std::move(r));
-    send(w, "hello");
-    bool resumed = false;
-    auto p = race_read(*d, ring, resumed);
-    for (int i = 0; i < 10 && !resumed; ++i) (void)d->poll();
-    REQUIRE(resumed);
+    Piped t("hello");
+    auto p = race_read(*t.d, *t.ring, t.resumed);
+    for (int i = 0; i < 10 && !t.resumed; ++i) (void)t.d->poll();
+    REQUIRE(t.resumed);
     p.reset();
-    send(w, "world");
-    CHECK(next_read(*d, ring) == "world");
+    t.write("world");
+    CHECK(t.read() == "world");
 }
 
 TEST_CASE("a dropped read's bytes outlive the Ring safely", "[regression][ring][when_any]") {
-    auto d = test::make_driver<LocalDriver>();
-    auto [r, w] = io::pipe().value();
-    auto ring = std::make_unique<R>(*d, std::move(r));
-    send(w, "hello");
-    bool resumed = false;
-    auto p = race_read(*d, *ring, resumed);
-    turns(*d, 1);
-    ring.reset(); // the Ring goes first; dropping the race must not touch it
+    Piped t("hello");
+    auto p = race_read(*t.d, *t.ring, t.resumed);
+    turns(*t.d, 1);
+    t.ring.reset(); // the Ring goes first; dropping the race must not touch it
     p.reset();
-    turns(*d, 4);
-    CHECK(d->in_flight() == 0);
+    turns(*t.d, 4);
+    CHECK(t.d->in_flight() == 0);
 }
