@@ -124,17 +124,15 @@ class Ring {
                 if (!lease) co_return std::unexpected(lease.error());
                 read_buf_.emplace(std::move(*lease));
             }
+            // A buffer in hand, the rescue settled: without a deadline that is FillBuf's own
+            // plain read.
+            if (!read_timeout_) co_return co_await fill_buf();
             // The lease goes into the event: the kernel owns it until the CQE, and an early end
             // of this coroutine hands it to the Cancellation, which leaves what the op received
             // in rescue_ for the next read.
-            if (read_timeout_) [[unlikely]] {
-                auto [linked, n] = co_await submit(
-                    *driver_, events::with_timeout(rescued(make_read(take(read_buf_), at)), *read_timeout_));
-                read_buf_.emplace(std::move(linked.event.inner.buf));
-                co_return after_read(n);
-            }
-            auto [event, n] = co_await submit(*driver_, rescued(make_read(take(read_buf_), at)));
-            read_buf_.emplace(std::move(event.inner.buf));
+            auto [linked, n] = co_await submit(
+                *driver_, events::with_timeout(rescued(make_read(take(read_buf_), at)), *read_timeout_));
+            read_buf_.emplace(std::move(linked.event.inner.buf));
             co_return after_read(n);
         }
     }

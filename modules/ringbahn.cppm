@@ -21,9 +21,11 @@ export import :drive.drive;
 export import :drive.poster;
 export import :drive.done_signal;
 
-// 3. Awaiting ops (modules/await/): one event on one driver, multishot streams, when_all /
-//    when_any, and the stop scopes that cancel the losers.
+// 3. Awaiting ops (modules/await/): the handshake an op makes with its driver (Operation), one
+//    event on one driver, multishot streams, when_all / when_any, and the stop scopes that
+//    cancel the losers.
 export import :await.stop_scope;
+export import :await.operation;
 export import :await.submission;
 export import :await.multishot_stream;
 export import :await.when;

@@ -22,6 +22,7 @@ import :protocol.event;
 import :events.buffer_select;
 import :events.multishot;
 import :protocol.slot_request;
+import :await.operation;
 import :await.stop_scope;
 import :tasks.task;
 import :drive.poster;
@@ -52,31 +53,24 @@ concept MultishotEvent = Event<E> && requires(E& e, const E& ce, Cqe c) {
 // are given back (accepted fds closed, buffers returned to their ring). One awaiter at a time;
 // immovable (the driver holds its address while it waits for an SQE).
 export template <MultishotEvent E, Drive D>
-class MultishotStream : private SlotRequest {
+class MultishotStream : private detail::Operation<D> {
+    using Op = detail::Operation<D>;
+    using typename Op::Phase;
+    using Op::driver_;
+    using Op::phase_;
+    using Op::completion_; // the op's state while armed
+
   public:
     using Item = typename E::Item;
 
-    MultishotStream(D& driver, E event)
-        : SlotRequest(1, &MultishotStream::on_grant), driver_(&driver), event_(std::move(event)) {}
+    MultishotStream(D& driver, E event) : Op(driver), event_(std::move(event)) {}
     MultishotStream(const MultishotStream&) = delete;
     MultishotStream& operator=(const MultishotStream&) = delete;
 
+    // CQEs in the inbox, and those still to come, go to the event's cancel (Operation::leave).
     ~MultishotStream() {
-        if (c_ == nullptr) return;
-        Phase phase = phase_.load(std::memory_order_acquire);
-        if (phase == Phase::waiting) {
-            if (driver_->withdraw(*this)) {
-                std::exchange(c_, nullptr)->discard();
-                return;
-            }
-            phase = phase_.load(std::memory_order_acquire);
-        }
-        if (phase == Phase::gone) {
-            std::exchange(c_, nullptr)->discard();
-            return;
-        }
-        Completion* c = std::exchange(c_, nullptr);
-        if (c->close_stream(std::move(event_).cancel())) driver_->cancel(*c);
+        if (completion_ == nullptr) return;
+        this->leave([this](Completion& c) noexcept { return c.close_stream(std::move(event_).cancel()); });
     }
 
     // The next item, or the error that ended the stream.
@@ -85,8 +79,8 @@ class MultishotStream : private SlotRequest {
             if (eof_) co_return event_.item({0, 0});
             if (end_) co_return std::unexpected(*end_);
             const Cqe cqe = co_await NextCqe{*this};
-            if (!cqe.more() && c_ != nullptr) { // the kernel is done with this arming
-                std::exchange(c_, nullptr)->finish_stream();
+            if (!cqe.more() && completion_ != nullptr) { // the kernel is done with this arming
+                std::exchange(completion_, nullptr)->finish_stream();
                 phase_.store(Phase::idle, std::memory_order_relaxed);
             }
             if (cqe.res >= 0) {
@@ -95,7 +89,7 @@ class MultishotStream : private SlotRequest {
                 co_return item;
             }
             if (cqe.res == -ENOBUFS && event_.refills() != nullptr) {
-                if (c_ == nullptr) co_await event_.refills()->when_available(Poster(*driver_));
+                if (completion_ == nullptr) co_await event_.refills()->when_available(Poster(*driver_));
                 continue; // re-armed by the next NextCqe
             }
             // The op goes on (F_MORE), or ended on an error that may pass (EMFILE at an accept,
@@ -106,12 +100,10 @@ class MultishotStream : private SlotRequest {
     }
 
     // Whether the op is with the kernel now; how many times it was armed (1 + re-arms).
-    [[nodiscard]] bool armed() const noexcept { return c_ != nullptr; }
+    [[nodiscard]] bool armed() const noexcept { return completion_ != nullptr; }
     [[nodiscard]] std::uint32_t arms() const noexcept { return arms_; }
 
   private:
-    enum class Phase : std::uint8_t { idle, waiting, granted, gone };
-
     // Errors that re-arming would only repeat: the fd or the op's arguments are wrong.
     static bool final_error(int err) noexcept {
         return err == EBADF || err == EINVAL || err == ENOTSOCK || err == EOPNOTSUPP || err == EFAULT;
@@ -138,21 +130,21 @@ class MultishotStream : private SlotRequest {
         ~NextCqe() {
             if (scope) scope->detach();
             if (posted) poster->unpost(handle);
-            if (waiting && s.c_ != nullptr) s.c_->forget_waiter();
+            if (waiting && s.completion_ != nullptr) s.completion_->forget_waiter();
         }
 
         bool await_ready() const noexcept { return false; }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
             handle = h;
-            const bool arm = s.c_ == nullptr;
+            const bool arm = s.completion_ == nullptr;
             if (arm) {
-                s.c_ = new Completion({}, 1);
-                s.c_->make_stream();
+                s.completion_ = new Completion({}, 1);
+                s.completion_->make_stream();
             }
             bool wait = true;
             const auto do_register = [&]() noexcept {
-                ready = s.c_->take(h); // empty when arming: registers h for the first CQE
+                ready = s.completion_->take(h); // empty when arming: registers h for the first CQE
                 waiting = wait = !ready;
             };
             if (StopScope* sc = stop_scope_of(h)) {
@@ -160,7 +152,7 @@ class MultishotStream : private SlotRequest {
                 // Under the scope's lock: a resumption by K detaches first, so it waits for us.
                 if (!sc->attach_then(this, &NextCqe::on_stop, do_register)) {
                     scope = nullptr;
-                    if (arm) std::exchange(s.c_, nullptr)->discard(); // never armed
+                    if (arm) std::exchange(s.completion_, nullptr)->discard(); // never armed
                     ready = stopped;
                     return false;
                 }
@@ -168,18 +160,15 @@ class MultishotStream : private SlotRequest {
                 do_register();
             }
             if (!arm) return wait;
-            s.phase_.store(Phase::waiting, std::memory_order_relaxed);
             ++s.arms_;
-            int refused = 0;
-            s.refused_ = &refused; // written only from inside acquire(), on this thread
-            s.driver_->acquire(s); // may resume h elsewhere before returning
+            const int refused = s.request(1, &MultishotStream::on_grant); // may resume h elsewhere
             if (refused == 0) return true;
             // Refused inside acquire (another thread's LocalDriver, a ring too small): nothing
             // reached the kernel and nobody else will resume h. The stream ends this arming
             // with the refusal, as if the kernel had answered it.
             if (scope) std::exchange(scope, nullptr)->detach();
-            s.c_->forget_waiter();
-            std::exchange(s.c_, nullptr)->discard();
+            s.completion_->forget_waiter();
+            std::exchange(s.completion_, nullptr)->discard();
             s.phase_.store(Phase::idle, std::memory_order_relaxed);
             waiting = false;
             ready = Cqe{-refused, 0};
@@ -190,14 +179,14 @@ class MultishotStream : private SlotRequest {
             waiting = false;
             posted = false;
             if (ready) return *ready;
-            return *s.c_->take(); // K resumed us after appending one
+            return *s.completion_->take(); // K resumed us after appending one
         }
 
         // Under the scope's lock. If K has not taken our handle yet, nobody will: we resume
         // ourselves through the driver, with `stopped`.
         static void on_stop(void* leaf) noexcept {
             auto& self = *static_cast<NextCqe*>(leaf);
-            if (!self.waiting || self.s.c_ == nullptr || !self.s.c_->forget_waiter()) return;
+            if (!self.waiting || self.s.completion_ == nullptr || !self.s.completion_->forget_waiter()) return;
             self.ready = stopped;
             self.waiting = false;
             self.posted = true;
@@ -208,27 +197,16 @@ class MultishotStream : private SlotRequest {
 
     static void on_grant(SlotRequest& request, std::span<::io_uring_sqe> sqes) noexcept {
         auto& self = static_cast<MultishotStream&>(request);
-        if (sqes.empty()) {
-            if (const int err = request.take_refusal()) { // from inside acquire(): see NextCqe
-                *self.refused_ = err;
-                return;
-            }
-            self.phase_.store(Phase::gone, std::memory_order_release);
-            return;
-        }
+        if (!self.slots_given(sqes)) return;
         self.event_.prepare(detail::PrepareKeyMaker::make(self.driver_->liveness().id()), sqes);
-        sqes[0].user_data = self.c_->op_user_data();
-        self.phase_.store(Phase::granted, std::memory_order_release);
+        sqes[0].user_data = self.completion_->op_user_data();
+        self.mark_granted();
     }
 
-    D* driver_;
     E event_;
-    Completion* c_ = nullptr;
-    std::atomic<Phase> phase_{Phase::idle};
     std::optional<std::error_code> end_; // the final error, returned from now on
     bool eof_ = false;                   // end of file: an empty item from now on
     std::uint32_t arms_ = 0;
-    int* refused_ = nullptr; // NextCqe's flag, for a refusal inside acquire()
 };
 
 // Streams over the multishot events.

@@ -20,16 +20,16 @@ import :protocol.op_handle;
 import :detail.await_once;
 import :detail.sqe;
 import :protocol.slot_request;
+import :await.operation;
 import :await.stop_scope;
 
 namespace ringbahn {
 
-// One op on one driver. Lifecycle, all on the thread that owns the awaiting coroutine unless
-// said otherwise:
-//   idle     → waiting   await_suspend: a Completion is made, the driver asked for SQEs.
-//   waiting  → granted   the driver fills the SQEs (maybe on its reaping thread).
-//   waiting  → gone      driver teardown: never granted; the driver must not be touched.
-//   granted  → done      the Completion resumed us (on the reaping thread); await_resume.
+// One op on one driver: an Operation (await/operation.cppm: the handshake with the driver,
+// and what happens to the op when it is left) with one Event.
+//   await_suspend  a Completion is made; the SQE taken at once where the driver allows
+//                  (DirectSqe), else the driver asked for it (maybe granted on its thread).
+//   await_resume   the Completion resumed us (on the reaping thread): the event's output.
 // Destroyed while waiting: withdrawn from the driver, freed at once (the kernel never saw it).
 // Destroyed while granted: the event's storage moves into the Completion as a Cancellation and
 // an ASYNC_CANCEL goes out now; the storage is freed after the op's last CQE.
@@ -39,7 +39,13 @@ namespace ringbahn {
 // and completes with ECANCELED.
 // An op the driver can never serve (more SQEs than its ring has) completes at once with EINVAL.
 export template <class E, class D>
-class [[nodiscard]] Submission : private SlotRequest {
+class [[nodiscard]] Submission : private detail::Operation<D> {
+    using Op = detail::Operation<D>;
+    using typename Op::Phase;
+    using Op::completion_;
+    using Op::driver_;
+    using Op::phase_;
+
     static_assert(Event<E> && Drive<D>);
     // A multishot event posts many CQEs, each producing something (an fd, a buffer): only a
     // MultishotStream takes them all. Submitted as one op, all but the last would be dropped.
@@ -47,18 +53,14 @@ class [[nodiscard]] Submission : private SlotRequest {
                                                    "(accept_stream, recv_stream, poll_stream)");
 
   public:
-    Submission(D& driver, E event)
-        : SlotRequest(SlotRequest::Unarmed{}), driver_(&driver), event_(std::move(event)) {}
+    Submission(D& driver, E event) : Op(driver), event_(std::move(event)) {}
     // The event built in place from `args` (a hot caller saves moving its buffers through
     // by-value parameters).
     template <class... Args>
     Submission(D& driver, std::in_place_t, Args&&... args)
-        : SlotRequest(SlotRequest::Unarmed{}), driver_(&driver),
-          event_(std::in_place, std::forward<Args>(args)...) {}
+        : Op(driver), event_(std::in_place, std::forward<Args>(args)...) {}
     // Movable until awaited (combinators take awaitables by value); never after.
-    Submission(Submission&& other) noexcept
-        : SlotRequest(SlotRequest::Unarmed{}), driver_(other.driver_),
-          event_(std::move(other.event_)) {
+    Submission(Submission&& other) noexcept : Op(*other.driver_), event_(std::move(other.event_)) {
         if (other.completion_ != nullptr) std::terminate(); // moved while in flight: a bug
     }
     Submission(const Submission&) = delete;
@@ -75,10 +77,31 @@ class [[nodiscard]] Submission : private SlotRequest {
   private:
     friend struct detail::AwaitOnce<Submission>;
 
+    // The common case inline, in the awaiting coroutine: one SQE, taken at once from a driver
+    // that allows it (DirectSqe), no StopScope on the chain.
     template <class P>
-    bool suspend(std::coroutine_handle<P> awaiting) {
+    [[gnu::always_inline]] inline bool suspend(std::coroutine_handle<P> awaiting) {
         const std::uint32_t sqes = event_->sqes_needed();
         completion_ = new Completion(awaiting, sqes);
+        if (sqes == 1 && stop_scope_of(awaiting) == nullptr && sqe_direct()) [[likely]]
+            return true;
+        return suspend_slow(awaiting);
+    }
+    // One SQE filled straight from the driver's SQ, if it allows that (DirectSqe) and has room.
+    [[gnu::always_inline]] inline bool sqe_direct() noexcept {
+        if constexpr (DirectSqe<D>) {
+            if (::io_uring_sqe* sqe = driver_->sqe_now()) [[likely]] {
+                fill({sqe, 1});
+                driver_->sqe_filled(*sqe);
+                return true;
+            }
+        }
+        return false;
+    }
+    // Everything else: a StopScope to attach to, several SQEs, or the driver's queue.
+    template <class P>
+    [[gnu::noinline]] bool suspend_slow(std::coroutine_handle<P> awaiting) {
+        const std::uint32_t sqes = event_->sqes_needed();
         if (StopScope* scope = stop_scope_of(awaiting)) [[unlikely]] {
             if (!scope->attach(this, &Submission::on_stop)) {
                 refuse_now(ECANCELED); // stopped before it started: the kernel never sees it
@@ -86,22 +109,15 @@ class [[nodiscard]] Submission : private SlotRequest {
             }
             scope_ = scope;
         }
-        if constexpr (DirectSqe<D>) {
-            if (sqes == 1) [[likely]]
-                if (::io_uring_sqe* sqe = driver_->sqe_now()) [[likely]] {
-                    fill({sqe, 1});
-                    driver_->sqe_filled(*sqe);
-                    return true;
-                }
-        }
-        SlotRequest::arm(sqes, &Submission::on_grant);
-        phase_.store(Phase::waiting, std::memory_order_relaxed);
-        bool refused = false;
-        refused_ = &refused; // written only from inside acquire(), on this thread
+        if (sqes == 1 && sqe_direct()) return true;
         // From here the op may complete and resume `awaiting` on another thread before
-        // acquire returns, destroying this awaiter: touch no member afterwards.
-        driver_->acquire(*this);
-        return !refused;
+        // request returns, destroying this awaiter: touch no member afterwards, unless refused
+        // (the driver can never serve it; nobody else has it).
+        if (const int err = Op::request(sqes, &Submission::on_grant)) [[unlikely]] {
+            refuse_now(err);
+            return false;
+        }
+        return true;
     }
 
     // The event's output (event.cppm): its result, then what the awaiter owns.
@@ -114,20 +130,9 @@ class [[nodiscard]] Submission : private SlotRequest {
         return output_of(std::move(*event_), std::move(result));
     }
 
-    enum class Phase : std::uint8_t { idle, waiting, granted, gone };
-
     static void on_grant(SlotRequest& request, std::span<::io_uring_sqe> sqes) noexcept {
         auto& self = static_cast<Submission&>(request);
-        if (sqes.empty()) {
-            if (const int err = request.refused()) { // from inside acquire(): see await_suspend
-                self.refuse_now(err);
-                *self.refused_ = true;
-                return;
-            }
-            self.phase_.store(Phase::gone, std::memory_order_release);
-            return;
-        }
-        self.fill(sqes);
+        if (self.slots_given(sqes)) self.fill(sqes);
     }
 
     // Writes the granted SQEs: the event's, or — stopped meanwhile — ones that fail with
@@ -139,7 +144,7 @@ class [[nodiscard]] Submission : private SlotRequest {
             return;
         }
         hand_to_kernel(sqes);
-        phase_.store(Phase::granted, std::memory_order_release); // abandon()'s acquire
+        this->mark_granted(); // leave()'s acquire
     }
 
     // Only a StopScope's on_stop races with fill (no scope, no stop). seq_cst with its store and
@@ -155,7 +160,7 @@ class [[nodiscard]] Submission : private SlotRequest {
         } else {
             hand_to_kernel(sqes);
         }
-        phase_.store(Phase::granted, std::memory_order_seq_cst);
+        this->mark_granted(std::memory_order_seq_cst);
     }
 
     // The event prepares its SQEs: from here the kernel owns its storage.
@@ -178,24 +183,11 @@ class [[nodiscard]] Submission : private SlotRequest {
         self.driver_->cancel(*self.completion_);
     }
 
-    // Destroyed while awaited: withdrawn, or cancelled with the storage handed over.
+    // Destroyed while awaited: withdrawn, or — in the kernel, which keeps the storage until the
+    // op's last CQE — cancelled with the storage handed over.
     [[gnu::noinline]] void abandon() noexcept {
         if (scope_) scope_->detach(); // no stop request reaches us from here on
-        Phase phase = phase_.load(std::memory_order_acquire);
-        if (phase == Phase::waiting) {
-            if (driver_->withdraw(*this)) {
-                delete_unsubmitted();
-                return;
-            }
-            phase = phase_.load(std::memory_order_acquire); // granted meanwhile
-        }
-        if (phase == Phase::gone) {
-            delete_unsubmitted();
-            return;
-        }
-        // In the kernel: it keeps the storage until the op's last CQE.
-        Completion* c = std::exchange(completion_, nullptr);
-        if (c->abandon(std::move(*event_).cancel())) driver_->cancel(*c);
+        this->leave([this](Completion& c) noexcept { return c.abandon(std::move(*event_).cancel()); });
     }
 
     // Completes the op here and now with -err; it never reaches the kernel.
@@ -204,18 +196,8 @@ class [[nodiscard]] Submission : private SlotRequest {
         completion_->refuse(err);
     }
 
-    // The op never reached the kernel: free the state; the event dies with us, normally.
-    void delete_unsubmitted() noexcept {
-        Completion* c = std::exchange(completion_, nullptr);
-        c->discard();
-    }
-
-    D* driver_;
     std::optional<E> event_;
-    Completion* completion_ = nullptr;
     StopScope* scope_ = nullptr; // attached while suspended, if our chain has one
-    bool* refused_ = nullptr;    // await_suspend's flag, for a refusal inside acquire()
-    std::atomic<Phase> phase_{Phase::idle};
     std::atomic<bool> stop_{false};
 };
 

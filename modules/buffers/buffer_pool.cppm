@@ -184,9 +184,10 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         (void)try_take(r);
         return r;
     }
+    // A lease now, or the exhaustion error (whatever the WhenEmpty mode).
     [[nodiscard]] Result<PoolLease> try_acquire() {
-        std::optional<Result<PoolLease>> r;
-        if (!try_take(r)) return std::unexpected(make_error_code(Errc::pool_exhausted));
+        std::optional<Result<PoolLease>> r = try_lease();
+        if (!r) return std::unexpected(make_error_code(Errc::pool_exhausted));
         return std::move(*r);
     }
 
@@ -199,7 +200,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     // The slab as one iovec per buffer, in index order: what io_uring_register_buffers takes.
     [[nodiscard]] std::vector<::iovec> iovecs() const {
         std::vector<::iovec> v(count_);
-        for (std::uint16_t i = 0; i < count_; ++i) v[i] = {slab_ + std::size_t(i) * size_, size_};
+        for (std::uint16_t i = 0; i < count_; ++i) v[i] = {address_of(i), size_};
         return v;
     }
 
@@ -213,7 +214,11 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         free_.pop_back();
         if (out_++ == 0) [[unlikely]]
             self_ = shared_from_this();
-        return PoolLease(this, slab_ + std::size_t(i) * size_, size_, i);
+        return lease_at(i);
+    }
+    inline PoolLease lease_at(std::uint16_t i) noexcept { return PoolLease(this, address_of(i), size_, i); }
+    [[nodiscard]] inline std::byte* address_of(std::uint16_t i) const noexcept {
+        return slab_ + std::size_t(i) * size_;
     }
 
     // Ready now: a free buffer, or (fail mode) the exhaustion error.
@@ -279,7 +284,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         a->waiting_ = false;
         a->posted_ = true;
         list_lock_.unlock();
-        a->result_.emplace(PoolLease(this, slab_ + std::size_t(i) * size_, size_, i));
+        a->result_.emplace(lease_at(i)); // still out: passed on, not counted again
         a->waker_.post(a->continuation_);
     }
     [[gnu::noinline]] void drop_self_and_unlock() noexcept {

@@ -56,7 +56,7 @@ LocalDriver::~LocalDriver() {
 
 Result<std::uint32_t> LocalDriver::run_once(bool wait) {
     if (!on_owner_thread()) [[unlikely]]
-        return std::unexpected(std::error_code(EPERM, std::system_category()));
+        return std::unexpected(errno_code(EPERM));
     ::io_uring& ring = core_.ring();
     if (core_.has_waiters()) {
         // Requests parked for SQ space: submitting frees the SQ, so grant them before any
@@ -75,7 +75,7 @@ Result<std::uint32_t> LocalDriver::run_once(bool wait) {
         // dropped a CQE for want of memory; counted in cqes_dropped().)
     } else if (rc < 0 && rc != -EINTR && rc != -ETIME) {
         // The ring itself is unusable (EBADF, EFAULT): say so; nothing was reaped.
-        return std::unexpected(std::error_code(-rc, std::system_category()));
+        return std::unexpected(errno_code(-rc));
     }
     std::uint32_t handled = core_.reap_and_dispatch();
     // Posted resumptions last, one at a time: each may unpost (destroy) a later one.
@@ -94,7 +94,7 @@ Result<void> LocalDriver::run_until(const DoneSignal& done) {
         // Nothing in flight and not done: the task waits on something no CQE of this
         // single-threaded driver can bring. Waiting would hang forever.
         if (!done.is_set() && core_.in_flight() == 0 && posted_.empty())
-            return std::unexpected(std::error_code(EDEADLK, std::system_category()));
+            return std::unexpected(errno_code(EDEADLK));
     }
     return {};
 }
