@@ -391,6 +391,9 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     }
     FillBuf(const FillBuf&) = delete;
     FillBuf& operator=(const FillBuf&) = delete;
+    ~FillBuf() {
+        if (path_ == Path::op) op_.~ReadSubmission(); // cancels the read if still in flight
+    }
 
     struct Awaiter {
         FillBuf& f;
@@ -407,6 +410,7 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     using ReadOp = decltype(std::declval<Ring&>().rescued(
         std::declval<Ring&>().make_read(std::declval<Lease>(), std::uint64_t{})));
     using ReadEvent = decltype(ReadOp::inner);
+    using ReadSubmission = Submission<ReadOp, D>;
     enum class Path : std::uint8_t { unset, ready, op, slow };
 
     // Bytes at hand: ready. One plain read can go now: it is prepared here and submitted in
@@ -450,8 +454,8 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     // The read op, built in place: the lease is moved once, into the event.
     inline bool submit_read(Lease&& lease, std::uint64_t at) {
         Ring& r = *ring_;
-        op_.emplace(*r.driver_, std::in_place,
-                    ReadEvent{r.io_.native_handle(), std::move(lease), at}, r.rescue_);
+        std::construct_at(&op_, *r.driver_, std::in_place,
+                          ReadEvent{r.io_.native_handle(), std::move(lease), at}, r.rescue_);
         path_ = Path::op;
         return false;
     }
@@ -463,14 +467,14 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     template <class P>
     inline std::coroutine_handle<> suspend(std::coroutine_handle<P> h) {
         if (path_ == Path::op) [[likely]]
-            return std::move(*op_).operator co_await().await_suspend(h) ? std::noop_coroutine()
+            return std::move(op_).operator co_await().await_suspend(h) ? std::noop_coroutine()
                                                                          : std::coroutine_handle<>(h);
         slow_awaiter_.emplace(std::move(*slow_).operator co_await());
         return slow_awaiter_->await_suspend(h);
     }
     inline Value resume() {
         if (path_ == Path::op) [[likely]] {
-            auto [event, n] = std::move(*op_).operator co_await().await_resume();
+            auto [event, n] = std::move(op_).operator co_await().await_resume();
             ring_->read_buf_.emplace(std::move(event.inner.buf));
             return ring_->after_read(n);
         }
@@ -481,7 +485,9 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     Ring* ring_;
     Path path_ = Path::unset;
     Value value_{};
-    std::optional<Submission<ReadOp, D>> op_;
+    union { // alive while path_ is Path::op: no engaged flag, no reset before it is built
+        ReadSubmission op_;
+    };
     std::optional<Task<Value>> slow_;
     std::optional<typename Task<Value>::Awaiter> slow_awaiter_;
 };
