@@ -19,66 +19,25 @@
 #include <optional>
 #include <vector>
 
-#include "../support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;
 
 namespace {
 
-constexpr std::byte poison{0x5A};
-long allocated = 0, freed = 0;
-std::vector<std::pair<std::byte*, std::size_t>> quarantine;
-
-class Buf {
-  public:
-    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: heap bytes, moved by pointer
-    explicit Buf(std::size_t n) : p_(new std::byte[n]), n_(n) { ++allocated; }
-    Buf(Buf&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(o.n_) {}
-    Buf& operator=(Buf&& o) noexcept {
-        if (this != &o) {
-            drop();
-            p_ = std::exchange(o.p_, nullptr);
-            n_ = o.n_;
-        }
-        return *this;
-    }
-    ~Buf() { drop(); }
-    std::byte* data() noexcept { return p_; }
-    const std::byte* data() const noexcept { return p_; }
-    std::size_t size() const noexcept { return n_; }
-    std::byte* begin() noexcept { return p_; }
-    std::byte* end() noexcept { return p_ + n_; }
-    const std::byte* begin() const noexcept { return p_; }
-    const std::byte* end() const noexcept { return p_ + n_; }
-
-  private:
-    void drop() noexcept {
-        if (!p_) return;
-        std::memset(p_, int(poison), n_);
-        quarantine.emplace_back(std::exchange(p_, nullptr), n_);
-        ++freed;
-    }
-    std::byte* p_;
-    std::size_t n_;
-};
+// Every buffer of an input goes through this ledger: freed into a quarantine filled with the
+// poison, checked (and really freed) once the input is done.
+test::BufferLedger ledger{test::OnFree::quarantine, std::byte{0x5A}};
+using Buf = test::TrackedBuffer;
+Buf buffer(std::size_t n) { return Buf(n, ledger); }
 
 template <class E>
 test::Probe run(LocalDriver& d, E e) {
     auto [ev, r] = co_await submit(d, std::move(e));
     (void)ev;
     (void)r;
-}
-
-void check_quarantine() {
-    for (auto [p, n] : quarantine) {
-        for (std::size_t i = 0; i < n; ++i)
-            if (p[i] != poison) std::abort(); // the kernel wrote into a freed buffer
-        delete[] p;
-    }
-    quarantine.clear();
 }
 
 } // namespace
@@ -94,10 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::uint8_t op = data[i] % 10, arg = data[i + 1];
             auto& p = pipes[arg & 1];
             switch (op) {
-            case 0: probes.emplace_back(run(*d, events::Read<Buf>{p.read.get(), Buf(1 + arg % 64u)})); break;
-            case 1: probes.emplace_back(run(*d, events::Write<Buf>{p.write.get(), Buf(1 + arg % 64u)})); break;
-            case 2: probes.emplace_back(run(*d, events::Recv<Buf>{sock.a.get(), Buf(1 + arg % 64u)})); break;
-            case 3: probes.emplace_back(run(*d, events::Send<Buf>{sock.b.get(), Buf(1 + arg % 64u)})); break;
+            case 0: probes.emplace_back(run(*d, events::Read<Buf>{p.read.get(), buffer(1 + arg % 64u)})); break;
+            case 1: probes.emplace_back(run(*d, events::Write<Buf>{p.write.get(), buffer(1 + arg % 64u)})); break;
+            case 2: probes.emplace_back(run(*d, events::Recv<Buf>{sock.a.get(), buffer(1 + arg % 64u)})); break;
+            case 3: probes.emplace_back(run(*d, events::Send<Buf>{sock.b.get(), buffer(1 + arg % 64u)})); break;
             case 4: probes.emplace_back(run(*d, events::Timeout{std::chrono::microseconds(arg % 20)})); break;
             case 5: if (!probes.empty()) probes[arg % probes.size()].reset(); break; // cancel
             case 6: d->poll(); break;
@@ -114,8 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         d.reset();
         probes.clear();
     }
-    check_quarantine();
-    if (allocated != freed) std::abort();
+    if (ledger.verify_and_release() != 0) std::abort(); // the kernel wrote into a freed buffer
+    if (ledger.allocated() != ledger.freed()) std::abort();
     if (test::fd_count() != fds_at_start) std::abort();
     return 0;
 }

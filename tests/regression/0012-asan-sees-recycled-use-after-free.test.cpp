@@ -8,9 +8,8 @@
 #include <unistd.h>
 #include <coroutine>
 #include <cstdlib>
-#include "../support.hpp"
 import ringbahn;
-
+import ringbahn.test_support;
 
 TEST_CASE("under asan, reading a freed Completion is reported", "[regression][asan]") {
     if (!test::asan_build) SKIP("an ASan build only (the asan preset)");

@@ -10,8 +10,14 @@
 #include <string_view>
 #include <memory_resource>
 #include <vector>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 

@@ -11,8 +11,14 @@
 #include <random>
 #include <thread>
 #include <vector>
-#include "../support.hpp"
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;
@@ -56,8 +62,8 @@ TEST_CASE("demo driver: block_on(when_any(recv, deadline)) in a loop while anoth
 }
 
 namespace {
-test::Probe read_once(DemoDriver& d, int fd, test::FreeCounter& frees, std::atomic<int>& got) {
-    auto [read, n] = co_await submit(d, events::Read<test::CountedBuffer>{fd, test::CountedBuffer(8, frees)});
+test::Probe read_once(DemoDriver& d, int fd, test::BufferLedger& frees, std::atomic<int>& got) {
+    auto [read, n] = co_await submit(d, events::Read<test::TrackedBuffer>{fd, test::TrackedBuffer(8, frees)});
     if (n) got += int(*n);
 }
 } // namespace
@@ -67,7 +73,7 @@ TEST_CASE("demo driver: the main thread destroys tasks whose ops complete at tha
           "[regression][threads][cancel]") {
     Load load;
     auto d = DemoDriver::create({.entries = 64}).value();
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     std::atomic<int> got{0};
     constexpr int rounds = 2000;
     for (int i = 0; i < rounds; ++i) {
@@ -79,6 +85,6 @@ TEST_CASE("demo driver: the main thread destroys tasks whose ops complete at tha
     }
     block_on(*d, []() -> Task<void> { co_return; }()); // a loop turn or two
     d.reset(); // teardown reaps what is left
-    CHECK(frees.count() == rounds);
+    CHECK(frees.freed() == rounds);
     CHECK(got.load() == 0); // nobody resumed a destroyed reader
 }

@@ -6,16 +6,19 @@
 // the chain's first SQE still running, and followed up as the chain advances.
 #include <catch2/catch_test_macros.hpp>
 #include <sys/ioctl.h>
-#include "../support.hpp"
+#include <unistd.h>
+#include <coroutine>
+#include <tuple>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;
 
 namespace {
-test::Probe recv_after_nop(LocalDriver& d, int fd, test::FreeCounter& frees) {
+test::Probe recv_after_nop(LocalDriver& d, int fd, test::BufferLedger& frees) {
     (void)co_await submit(d, events::link(events::Nop{},
-                                          events::Recv<test::CountedBuffer>{fd, test::CountedBuffer(64, frees)}));
+                                          events::Recv<test::TrackedBuffer>{fd, test::TrackedBuffer(64, frees)}));
 }
 } // namespace
 
@@ -24,7 +27,7 @@ TEST_CASE("a link destroyed after its first event finished cancels the event sti
           "[regression][link][cancel]") {
     auto d = test::make_driver<LocalDriver>();
     test::SocketPair s;
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     {
         auto probe = recv_after_nop(*d, s.a.get(), frees);
         d->poll(); // submits both; the Nop completes, the Recv waits on the idle socket
@@ -33,7 +36,7 @@ TEST_CASE("a link destroyed after its first event finished cancels the event sti
     } // the awaiter goes: cancel
     for (int i = 0; i < 100 && d->in_flight() > 0; ++i) d->poll();
     CHECK(d->in_flight() == 0u);
-    CHECK(frees.count() == 1);
+    CHECK(frees.freed() == 1);
     REQUIRE(::write(s.b.get(), "hello", 5) == 5);
     d->poll();
     CHECK(test::readable(s.a.get()) == 5); // nobody took them
@@ -45,17 +48,17 @@ TEST_CASE("a three-event chain destroyed at each point cancels whatever runs; ev
     for (int turns = 0; turns < 4; ++turns) {
         auto d = test::make_driver<LocalDriver>();
         test::SocketPair s;
-        test::FreeCounter frees;
+        test::BufferLedger frees;
         {
-            test::Probe p = [](LocalDriver& d, int fd, test::FreeCounter& f) -> test::Probe {
+            test::Probe p = [](LocalDriver& d, int fd, test::BufferLedger& f) -> test::Probe {
                 (void)co_await submit(d, events::link(events::Nop{}, events::Nop{},
-                                                      events::Recv<test::CountedBuffer>{fd, test::CountedBuffer(8, f)}));
+                                                      events::Recv<test::TrackedBuffer>{fd, test::TrackedBuffer(8, f)}));
             }(*d, s.a.get(), frees);
             for (int i = 0; i < turns; ++i) d->poll();
         }
         for (int i = 0; i < 100 && d->in_flight() > 0; ++i) d->poll();
         CHECK(d->in_flight() == 0u);
-        CHECK(frees.count() == 1);
+        CHECK(frees.freed() == 1);
         REQUIRE(::write(s.b.get(), "x", 1) == 1);
         CHECK(test::readable(s.a.get()) == 1);
     }

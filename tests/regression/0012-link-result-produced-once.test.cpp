@@ -5,8 +5,14 @@
 // ProvidedBuffers::available() drifted, a buffer could go back twice). Results are now produced
 // once, when the link completes.
 #include <catch2/catch_test_macros.hpp>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <memory>
+#include <utility>
+#include <coroutine>
+#include <tuple>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;

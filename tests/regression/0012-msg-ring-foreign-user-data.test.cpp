@@ -3,8 +3,12 @@
 // dereference 0x4000 as a Completion* (SEGV). Messages between rings are now tagged (bit 63 of
 // user_data, which no user-space address has) and queued for take_message(), never dereferenced.
 #include <catch2/catch_test_macros.hpp>
-#include "../support.hpp"
+#include <cstdint>
+#include <optional>
+#include <thread>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;

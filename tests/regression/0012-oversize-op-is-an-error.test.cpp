@@ -4,8 +4,12 @@
 // error value (EINVAL); a link of more than 16 events does not compile.
 #include <catch2/catch_test_macros.hpp>
 #include <chrono>
-#include "../support.hpp"
+#include <cstdint>
+#include <cerrno>
+#include <coroutine>
+#include <tuple>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

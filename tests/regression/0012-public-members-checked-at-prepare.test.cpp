@@ -7,8 +7,15 @@
 // no address, and a LocalDriver refuses another thread's ops with EPERM.
 #include <catch2/catch_test_macros.hpp>
 #include <thread>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+#include <utility>
+#include <cerrno>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;

@@ -5,8 +5,18 @@
 #include <catch2/catch_test_macros.hpp>
 #include <chrono>
 #include <random>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <thread>
+#include <vector>
+#include <utility>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

@@ -13,8 +13,17 @@
 #include <fcntl.h>
 #include <cstring>
 #include <string_view>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+#include <utility>
+#include <cerrno>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;

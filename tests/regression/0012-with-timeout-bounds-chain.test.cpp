@@ -6,8 +6,15 @@
 #include <catch2/catch_test_macros.hpp>
 #include <sys/ioctl.h>
 #include <chrono>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <vector>
+#include <utility>
+#include <coroutine>
+#include <tuple>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

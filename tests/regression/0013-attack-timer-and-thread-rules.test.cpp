@@ -18,8 +18,17 @@
 #include <expected>
 #include <thread>
 #include <utility>
-#include "../support.hpp"
+#include <signal.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+#include <cerrno>
+#include <coroutine>
+#include <tuple>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

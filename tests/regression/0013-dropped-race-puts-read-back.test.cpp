@@ -8,8 +8,17 @@
 #include <catch2/catch_test_macros.hpp>
 #include <chrono>
 #include <string>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+#include <vector>
+#include <utility>
+#include <cstring>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

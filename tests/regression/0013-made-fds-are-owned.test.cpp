@@ -12,8 +12,12 @@
 #include <sys/socket.h>
 #include <chrono>
 #include <type_traits>
-#include "../support.hpp"
+#include <vector>
+#include <utility>
+#include <coroutine>
+#include <tuple>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

@@ -13,7 +13,15 @@
 #include <expected>
 #include <system_error>
 #include <thread>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+#include <utility>
+#include <cerrno>
+#include <coroutine>
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #include <sanitizer/lsan_interface.h>
@@ -21,6 +29,7 @@
 #endif
 #endif
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;

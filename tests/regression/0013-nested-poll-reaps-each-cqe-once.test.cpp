@@ -9,6 +9,7 @@
 #include <expected>
 #include <memory>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 

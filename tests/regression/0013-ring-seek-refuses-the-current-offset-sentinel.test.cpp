@@ -6,8 +6,12 @@
 #include <catch2/catch_test_macros.hpp>
 #include <cstdint>
 #include <string>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;

@@ -13,8 +13,13 @@
 #include <fcntl.h>
 #include <thread>
 #include <vector>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <utility>
+#include <cerrno>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;

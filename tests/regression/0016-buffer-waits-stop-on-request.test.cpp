@@ -10,8 +10,15 @@
 #include <sys/socket.h>
 #include <chrono>
 #include <vector>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

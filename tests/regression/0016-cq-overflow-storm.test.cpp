@@ -11,8 +11,13 @@
 #include <atomic>
 #include <chrono>
 #include <vector>
-#include "../support.hpp"
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;

@@ -13,8 +13,15 @@
 #include <expected>
 #include <chrono>
 #include <vector>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;
@@ -24,8 +31,8 @@ namespace {
 constexpr int reads = 10'000;
 
 template <class D>
-test::Probe idle_read(D& d, int fd, test::CountedBuffer buf, std::atomic<int>& resumed) {
-    auto [r, n] = co_await submit(d, events::Recv<test::CountedBuffer>{fd, std::move(buf)});
+test::Probe idle_read(D& d, int fd, test::TrackedBuffer buf, std::atomic<int>& resumed) {
+    auto [r, n] = co_await submit(d, events::Recv<test::TrackedBuffer>{fd, std::move(buf)});
     resumed.fetch_add(1);
 }
 
@@ -52,7 +59,7 @@ TEMPLATE_TEST_CASE("a ring of 64 entries holds 10,000 idle reads and still serve
     const int pairs = int(std::min<rlim_t>(reads, lim.rlim_cur > 600 ? (lim.rlim_cur - 300) / 2 : 100));
     INFO("socket pairs: " << pairs);
     const int fds_before = test::fd_count();
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     std::atomic<int> resumed{0};
     {
         auto d = test::make_driver<TestType>(64);
@@ -60,7 +67,7 @@ TEMPLATE_TEST_CASE("a ring of 64 entries holds 10,000 idle reads and still serve
         std::vector<test::Probe> waiting;
         waiting.reserve(reads);
         for (int i = 0; i < reads; ++i)
-            waiting.push_back(idle_read(*d, idle[std::size_t(i % pairs)].a.get(), test::CountedBuffer(16, frees), resumed));
+            waiting.push_back(idle_read(*d, idle[std::size_t(i % pairs)].a.get(), test::TrackedBuffer(16, frees), resumed));
         if constexpr (std::is_same_v<TestType, LocalDriver>) {
             d->poll();
             CHECK(d->in_flight() == std::uint32_t(reads)); // every read is with the kernel
@@ -89,6 +96,6 @@ TEMPLATE_TEST_CASE("a ring of 64 entries holds 10,000 idle reads and still serve
         CHECK(resumed.load() == 1);
         waiting.clear(); // 9,999 reads cancelled in flight
     } // teardown with whatever is still in flight
-    CHECK(frees.count() == reads);
+    CHECK(frees.freed() == reads);
     CHECK(test::fd_count() == fds_before);
 }

@@ -9,8 +9,16 @@
 #include <chrono>
 #include <string>
 #include <vector>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <cstring>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using namespace std::chrono_literals;

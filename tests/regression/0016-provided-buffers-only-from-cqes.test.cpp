@@ -8,8 +8,15 @@
 #include <catch2/catch_test_macros.hpp>
 #include <type_traits>
 #include <vector>
-#include "../support.hpp"
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <cerrno>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;

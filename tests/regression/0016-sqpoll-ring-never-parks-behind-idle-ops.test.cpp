@@ -7,15 +7,18 @@
 #include <catch2/catch_test_macros.hpp>
 #include <atomic>
 #include <vector>
-#include "../support.hpp"
+#include <cstdint>
+#include <utility>
+#include <coroutine>
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;
 
 namespace {
-test::Probe idle_read(LocalDriver& d, int fd, test::CountedBuffer buf) {
-    auto [r, n] = co_await submit(d, events::Read<test::CountedBuffer>{fd, std::move(buf)});
+test::Probe idle_read(LocalDriver& d, int fd, test::TrackedBuffer buf) {
+    auto [r, n] = co_await submit(d, events::Read<test::TrackedBuffer>{fd, std::move(buf)});
 }
 Task<Result<std::uint32_t>> nop(LocalDriver& d) {
     auto [e, r] = co_await submit(d, events::Nop{});
@@ -25,15 +28,15 @@ Task<Result<std::uint32_t>> nop(LocalDriver& d) {
 
 TEST_CASE("an SQPOLL ring of 8 entries holds 200 idle reads and still completes a NOP",
           "[regression][c10k]") {
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     {
         auto d = LocalDriver::create({.entries = 8, .sqpoll = true, .sqpoll_idle_ms = 10}).value();
         test::Pipe p;
         std::vector<test::Probe> waiting;
-        for (int i = 0; i < 200; ++i) waiting.push_back(idle_read(*d, p.read.get(), test::CountedBuffer(8, frees)));
+        for (int i = 0; i < 200; ++i) waiting.push_back(idle_read(*d, p.read.get(), test::TrackedBuffer(8, frees)));
         CHECK(d->in_flight() == 200u); // none parked
         CHECK(block_on(*d, nop(*d)).has_value());
         waiting.clear();
     }
-    CHECK(frees.count() == 200);
+    CHECK(frees.freed() == 200);
 }

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
-// Bad input gives an error_code, never a crash: bad fds, EOF, closed pipes and sockets.
+// Bad input gives an op an error_code, never a crash: bad fds, EOF, closed pipes and sockets.
 #include <catch2/catch_template_test_macros.hpp>
 #include <catch2/catch_test_macros.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <coroutine>
+#include <cstddef>
 #include <optional>
 #include <vector>
 
-#include "support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;
@@ -73,11 +77,4 @@ TEMPLATE_TEST_CASE("bad input gives an error_code", "[errors]", LocalDriver, Dem
     SECTION("bad fds") { block_on(*d, bad_input(*d)); }
     SECTION("end of file reads 0") { block_on(*d, end_of_file(*d)); }
     SECTION("closed pipes and sockets") { block_on(*d, closed_peers(*d)); }
-}
-
-TEST_CASE("a driver's factory reports a refused ring as an error", "[errors]") {
-    // More entries than the kernel allows: io_uring_setup answers EINVAL — an error value.
-    auto d = LocalDriver::create({.entries = 1u << 20});
-    REQUIRE_FALSE(d.has_value());
-    CHECK(d.error() == std::errc::invalid_argument);
 }

@@ -3,15 +3,26 @@
 #include <catch2/catch_template_test_macros.hpp>
 #include <catch2/catch_test_macros.hpp>
 
-#include <chrono>
-#include <string>
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
-#include "support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;
@@ -183,21 +194,4 @@ TEMPLATE_TEST_CASE("async_cancel by fd ends another task's read with ECANCELED",
     // The read's own completion follows; a nop round trip at a time until it lands.
     while (status.load() == 0) block_on(*driver, timers(*driver));
     CHECK(status.load() == 2);
-}
-
-TEST_CASE("the process-wide demo driver is one driver, created on first use", "[events][threads]") {
-    auto first = DemoDriver::process_wide();
-    REQUIRE(first.has_value());
-    auto again = DemoDriver::process_wide();
-    REQUIRE(again.has_value());
-    CHECK(*first == *again);
-    block_on(**first, timers(**first));
-}
-
-TEST_CASE("a LocalDriver with SQPOLL submits through the kernel's poller thread", "[events]") {
-    auto d = LocalDriver::create({.entries = 32, .sqpoll = true, .sqpoll_idle_ms = 10}).value();
-    CHECK((d->setup_flags() & IORING_SETUP_SQPOLL) != 0);
-    block_on(*d, timers(*d));
-    test::Fd f = test::temp_file();
-    block_on(*d, file_round_trip(*d, f.get()));
 }

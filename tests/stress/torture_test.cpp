@@ -12,18 +12,24 @@
 // end; every fd comes back; every provided buffer is back in its ring.
 // RINGBAHN_TORTURE_OPS sets the op count (CI's asan run: 1,000,000; each byte-counting scenario
 // runs a twentieth of it); RINGBAHN_SEED replays (every scenario derives its RNG from it), e.g.
-//   RINGBAHN_SEED=42 ringbahn.test.torture "torture: when_any over a recv*"
+//   RINGBAHN_SEED=42 ringbahn.test.stress.torture "torture: when_any over a recv*"
 #include <catch2/catch_test_macros.hpp>
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <coroutine>
 #include <csignal>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,12 +41,12 @@
 #include <set>
 #include <span>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
-#include "fault_driver.hpp"
-#include "support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;
@@ -50,62 +56,6 @@ namespace {
 
 using Faulty = test::FaultyDriver<LocalDriver>;
 constexpr std::byte poison{0xA5};
-
-struct Ledger {
-    long allocated = 0, freed = 0, corrupted = 0;
-    std::vector<std::pair<std::byte*, std::size_t>> quarantine;
-    // The kernel is done with everything freed so far: check the pattern, then really free.
-    void verify_and_release() {
-        for (auto [p, n] : quarantine) {
-            for (std::size_t i = 0; i < n; ++i)
-                if (p[i] != poison) {
-                    ++corrupted;
-                    break;
-                }
-            delete[] p;
-        }
-        quarantine.clear();
-    }
-};
-
-// An OwnedBuffer whose storage goes to the ledger's quarantine instead of the heap.
-class QuarantinedBuffer {
-  public:
-    static constexpr bool owns_stable_bytes = true; // OwnedBuffer: heap bytes, moved by pointer
-    QuarantinedBuffer(std::size_t n, Ledger& l) : data_(new std::byte[n]), size_(n), ledger_(&l) {
-        ++l.allocated;
-    }
-    QuarantinedBuffer(QuarantinedBuffer&& o) noexcept
-        : data_(std::exchange(o.data_, nullptr)), size_(o.size_), ledger_(o.ledger_) {}
-    QuarantinedBuffer& operator=(QuarantinedBuffer&& o) noexcept {
-        if (this != &o) {
-            release();
-            data_ = std::exchange(o.data_, nullptr);
-            size_ = o.size_;
-            ledger_ = o.ledger_;
-        }
-        return *this;
-    }
-    ~QuarantinedBuffer() { release(); }
-    std::byte* data() noexcept { return data_; }
-    const std::byte* data() const noexcept { return data_; }
-    std::size_t size() const noexcept { return size_; }
-    std::byte* begin() noexcept { return data_; }
-    std::byte* end() noexcept { return data_ + size_; }
-    const std::byte* begin() const noexcept { return data_; }
-    const std::byte* end() const noexcept { return data_ + size_; }
-
-  private:
-    void release() noexcept {
-        if (!data_) return;
-        std::memset(data_, int(poison), size_);
-        ledger_->quarantine.emplace_back(std::exchange(data_, nullptr), size_);
-        ++ledger_->freed;
-    }
-    std::byte* data_;
-    std::size_t size_;
-    Ledger* ledger_;
-};
 
 // One seed per process (RINGBAHN_SEED, or random), so every scenario of a run replays from the
 // one number it prints.
@@ -143,7 +93,7 @@ test::Probe ring_ops(D& d, int read_fd, int write_fd, policies::Pooled policy, l
 
 struct Epoch {
     std::mt19937_64& rng;
-    Ledger& ledger;
+    test::BufferLedger& ledger;
     long& ops;
     long done = 0;
 
@@ -156,7 +106,7 @@ struct Epoch {
         auto pool = BufferPool::create(8, 256, WhenEmpty::wait).value();
         std::vector<std::optional<test::Probe>> probes;
         auto pick = [&](std::size_t n) { return std::size_t(rng() % n); };
-        auto buf = [&] { return QuarantinedBuffer(1 + pick(300), ledger); };
+        auto buf = [&] { return test::TrackedBuffer(1 + pick(300), ledger); };
         for (int s = 0; s < steps; ++s) {
             const auto action = pick(100);
             if (probes.size() < 48 && action < 45) {
@@ -164,10 +114,10 @@ struct Epoch {
                 auto& p = pipes[pick(pipes.size())];
                 auto& k = socks[pick(socks.size())];
                 switch (pick(8)) {
-                case 0: probes.emplace_back(one(d, events::Read<QuarantinedBuffer>{p.read.get(), buf()}, done)); break;
-                case 1: probes.emplace_back(one(d, events::Write<QuarantinedBuffer>{p.write.get(), buf()}, done)); break;
-                case 2: probes.emplace_back(one(d, events::Recv<QuarantinedBuffer>{k.a.get(), buf()}, done)); break;
-                case 3: probes.emplace_back(one(d, events::Send<QuarantinedBuffer>{k.b.get(), buf()}, done)); break;
+                case 0: probes.emplace_back(one(d, events::Read<test::TrackedBuffer>{p.read.get(), buf()}, done)); break;
+                case 1: probes.emplace_back(one(d, events::Write<test::TrackedBuffer>{p.write.get(), buf()}, done)); break;
+                case 2: probes.emplace_back(one(d, events::Recv<test::TrackedBuffer>{k.a.get(), buf()}, done)); break;
+                case 3: probes.emplace_back(one(d, events::Send<test::TrackedBuffer>{k.b.get(), buf()}, done)); break;
                 case 4: probes.emplace_back(one(d, events::Timeout{std::chrono::microseconds(pick(50))}, done)); break;
                 case 5: probes.emplace_back(one(d, events::Accept{listener.fd.get()}, done)); break;
                 case 6: probes.emplace_back(one(d, events::Nop{}, done)); break;
@@ -337,8 +287,8 @@ struct Sink {
         while (data.size() < pos + n) data.push_back(std::byte(gen()));
         return data.data() + pos;
     }
-    QuarantinedBuffer payload(std::size_t n, Ledger& ledger) {
-        QuarantinedBuffer b(n, ledger);
+    test::TrackedBuffer payload(std::size_t n, test::BufferLedger& ledger) {
+        test::TrackedBuffer b(n, ledger);
         std::memcpy(b.data(), at(drained, n), n);
         return b;
     }
@@ -455,7 +405,7 @@ int port_of(int fd, bool peer) {
 }
 
 // Scenario 1: links cut at every point of the chain.
-void links_epoch(std::mt19937_64& rng, Ledger& ledger, Tally& t, Findings& bad, long steps,
+void links_epoch(std::mt19937_64& rng, test::BufferLedger& ledger, Tally& t, Findings& bad, long steps,
                  Watchdog& dog) {
     auto d = LocalDriver::create(epoch_options(rng)).value();
     test::SocketPair sock;
@@ -463,8 +413,8 @@ void links_epoch(std::mt19937_64& rng, Ledger& ledger, Tally& t, Findings& bad, 
     Flow s(sock.a.get(), sock.b.get(), rng()), p(pipe.read.get(), pipe.write.get(), rng());
     Sink sink(rng());
     auto pick = [&](std::size_t n) { return std::size_t(rng() % n); };
-    auto buf = [&] { return QuarantinedBuffer(1 + pick(300), ledger); };
-    using Q = QuarantinedBuffer;
+    auto buf = [&] { return test::TrackedBuffer(1 + pick(300), ledger); };
+    using Q = test::TrackedBuffer;
     for (long i = 0; i < steps; ++i) {
         dog.pet(t.epochs, i);
         sink.drain();
@@ -574,14 +524,14 @@ void links_epoch(std::mt19937_64& rng, Ledger& ledger, Tally& t, Findings& bad, 
 }
 
 // Scenario 2: when_any over recvs and a short timer while the peer streams.
-void recv_race_epoch(std::mt19937_64& rng, Ledger& ledger, Tally& t, Findings& bad, long steps,
+void recv_race_epoch(std::mt19937_64& rng, test::BufferLedger& ledger, Tally& t, Findings& bad, long steps,
                      Watchdog& dog) {
     auto d = LocalDriver::create(epoch_options(rng)).value();
     test::SocketPair one_sock, two_sock;
     Flow s(one_sock.a.get(), one_sock.b.get(), rng()), u(two_sock.a.get(), two_sock.b.get(), rng());
     auto pick = [&](std::size_t n) { return std::size_t(rng() % n); };
-    auto buf = [&] { return QuarantinedBuffer(1 + pick(300), ledger); };
-    using Q = QuarantinedBuffer;
+    auto buf = [&] { return test::TrackedBuffer(1 + pick(300), ledger); };
+    using Q = test::TrackedBuffer;
     // A recv branch: its bytes are the user's whether it won or lost.
     auto branch = [&](Flow& f, auto& c, std::size_t index, std::size_t winner) {
         take(f, c.event.buf, c.result);
@@ -995,13 +945,13 @@ void provided_epoch(std::mt19937_64& rng, Tally& t, Findings& bad, long steps, W
 // Runs a scenario's epochs until its share of the op budget is spent; checks buffers, fds and
 // in-flight ops after each epoch, and prints what it covered.
 void run_scenario(const char* name, std::uint64_t salt,
-                  const std::function<void(std::mt19937_64&, Ledger&, Tally&, Findings&, long,
+                  const std::function<void(std::mt19937_64&, test::BufferLedger&, Tally&, Findings&, long,
                                            Watchdog&)>& epoch) {
     const std::uint64_t seed = torture_seed();
     INFO("seed " << seed << " — rerun with RINGBAHN_SEED=" << seed << " and this test's name");
     std::mt19937_64 rng(seed ^ salt);
     const long ops = std::max(200L, torture_budget() / 20);
-    Ledger ledger;
+    test::BufferLedger ledger{test::OnFree::quarantine, poison};
     Tally t;
     Findings bad;
     Watchdog dog(name, seed);
@@ -1010,7 +960,7 @@ void run_scenario(const char* name, std::uint64_t salt,
         epoch(rng, ledger, t, bad, long(100 + rng() % 200), dog);
         ++t.epochs;
         ledger.verify_and_release(); // the epoch's driver is gone: nothing is in the kernel
-        if (ledger.corrupted) bad.add("a buffer was written after it was freed");
+        if (ledger.corrupted()) bad.add("a buffer was written after it was freed");
         if (test::fd_count() != fds_before)
             bad.add("fds: " + std::to_string(test::fd_count()) + " open, " +
                     std::to_string(fds_before) + " at the start");
@@ -1026,8 +976,8 @@ void run_scenario(const char* name, std::uint64_t salt,
         t.no_buffers, t.accepted, t.library_closed, t.backlog);
     INFO(bad.first);
     CHECK(bad.count == 0);
-    CHECK(ledger.allocated == ledger.freed);
-    CHECK(ledger.corrupted == 0);
+    CHECK(ledger.allocated() == ledger.freed());
+    CHECK(ledger.corrupted() == 0);
     CHECK(test::fd_count() == fds_before);
 }
 
@@ -1040,7 +990,7 @@ TEST_CASE("cancellation torture: random ops and destructions, every buffer freed
     const long budget = torture_budget();
     INFO("seed " << seed << " — rerun with RINGBAHN_SEED=" << seed);
     std::mt19937_64 rng(seed);
-    Ledger ledger;
+    test::BufferLedger ledger{test::OnFree::quarantine, poison};
     long ops = 0, epochs = 0, completed = 0;
     test::FaultCounts faults;
     const int fds_before = test::fd_count();
@@ -1065,12 +1015,12 @@ TEST_CASE("cancellation torture: random ops and destructions, every buffer freed
         } // the driver is gone: everything it had in flight was cancelled and reaped
         e.orphans.clear();
         ledger.verify_and_release();
-        REQUIRE(ledger.corrupted == 0);
+        REQUIRE(ledger.corrupted() == 0);
         completed += e.done;
         ++epochs;
     }
-    CHECK(ledger.allocated == ledger.freed);
-    CHECK(ledger.corrupted == 0);
+    CHECK(ledger.allocated() == ledger.freed());
+    CHECK(ledger.corrupted() == 0);
     CHECK(test::fd_count() == fds_before);
     std::printf("torture: seed %llu, %ld ops in %ld epochs (%ld completed, the rest cancelled), "
                 "faults injected: %ld parked, %ld failed, %ld short, %ld busy, %ld intr\n",
@@ -1081,7 +1031,7 @@ TEST_CASE("cancellation torture: random ops and destructions, every buffer freed
 TEST_CASE("torture: links destroyed at every point of the chain lose no byte, fd or buffer",
           "[torture][link]") {
     run_scenario("links", 0x1111,
-                 [](auto& rng, Ledger& ledger, Tally& t, Findings& bad, long steps, Watchdog& dog) {
+                 [](auto& rng, test::BufferLedger& ledger, Tally& t, Findings& bad, long steps, Watchdog& dog) {
                      links_epoch(rng, ledger, t, bad, steps, dog);
                  });
 }
@@ -1089,7 +1039,7 @@ TEST_CASE("torture: links destroyed at every point of the chain lose no byte, fd
 TEST_CASE("torture: when_any over a recv and a short timer hands every received byte to the user",
           "[torture][when]") {
     run_scenario("when_any recv", 0x2222,
-                 [](auto& rng, Ledger& ledger, Tally& t, Findings& bad, long steps, Watchdog& dog) {
+                 [](auto& rng, test::BufferLedger& ledger, Tally& t, Findings& bad, long steps, Watchdog& dog) {
                      recv_race_epoch(rng, ledger, t, bad, steps, dog);
                  });
 }
@@ -1097,7 +1047,7 @@ TEST_CASE("torture: when_any over a recv and a short timer hands every received 
 TEST_CASE("torture: when_any over accepts and a timer returns or closes every connection",
           "[torture][when][accept]") {
     run_scenario("when_any accept", 0x3333,
-                 [](auto& rng, Ledger&, Tally& t, Findings& bad, long steps, Watchdog& dog) {
+                 [](auto& rng, test::BufferLedger&, Tally& t, Findings& bad, long steps, Watchdog& dog) {
                      accept_race_epoch(rng, t, bad, steps, dog);
                  });
 }
@@ -1106,7 +1056,7 @@ TEST_CASE(
     "torture: Ring reads racing timers, with deadlines or destroyed, give every byte in order",
     "[torture][ring]") {
     run_scenario("ring reads", 0x4444,
-                 [](auto& rng, Ledger&, Tally& t, Findings& bad, long steps, Watchdog& dog) {
+                 [](auto& rng, test::BufferLedger&, Tally& t, Findings& bad, long steps, Watchdog& dog) {
                      if (rng() % 2)
                          ring_epoch<policies::Heap<96>>(rng, t, bad, steps, dog);
                      else
@@ -1117,7 +1067,7 @@ TEST_CASE(
 TEST_CASE("torture: provided-buffer reads in links and when_any give back every buffer and byte",
           "[torture][provided]") {
     run_scenario("provided reads", 0x5555,
-                 [](auto& rng, Ledger&, Tally& t, Findings& bad, long steps, Watchdog& dog) {
+                 [](auto& rng, test::BufferLedger&, Tally& t, Findings& bad, long steps, Watchdog& dog) {
                      provided_epoch(rng, t, bad, steps, dog);
                  });
 }

@@ -5,16 +5,18 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <coroutine>
+#include <cstddef>
 #include <memory>
 #include <random>
 #include <thread>
 #include <vector>
 
-#include "support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;

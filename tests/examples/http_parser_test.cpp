@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "../examples/http_server/http_parser.hpp"
+#include "../../examples/http_server/http_parser.hpp"
 
 using http::Parse;
 

@@ -3,15 +3,24 @@
 // into freed memory, and nothing the kernel produced for it leaks.
 #include <catch2/catch_template_test_macros.hpp>
 #include <catch2/catch_test_macros.hpp>
-#include <thread>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <optional>
+#include <thread>
+#include <utility>
 #include <vector>
 
-#include "support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;
@@ -21,8 +30,8 @@ using Buf = std::vector<std::byte>;
 namespace {
 
 template <class D>
-test::Probe read_once(D& d, int fd, test::CountedBuffer buf, std::atomic<int>& got) {
-    auto [r, n] = co_await submit(d, events::Read<test::CountedBuffer>{fd, std::move(buf)});
+test::Probe read_once(D& d, int fd, test::TrackedBuffer buf, std::atomic<int>& got) {
+    auto [r, n] = co_await submit(d, events::Read<test::TrackedBuffer>{fd, std::move(buf)});
     got.store(n ? static_cast<int>(*n) : -1);
 }
 
@@ -48,17 +57,17 @@ TEST_CASE("a read destroyed while it waits on an empty pipe frees its buffer onc
           "[cancellation]") {
     auto d = local();
     test::Pipe p;
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     std::atomic<int> got{0};
     {
-        auto probe = read_once(*d, p.read.get(), test::CountedBuffer(64, frees), got);
+        auto probe = read_once(*d, p.read.get(), test::TrackedBuffer(64, frees), got);
         d->poll(); // submitted; nothing to read, so it stays with the kernel
         REQUIRE(d->in_flight() == 1);
     } // the coroutine is destroyed here: its read is cancelled
-    CHECK(frees.count() == 0); // the kernel still owns the buffer: no CQE reaped yet
+    CHECK(frees.freed() == 0); // the kernel still owns the buffer: no CQE reaped yet
     CHECK(d->in_flight() == 2); // the read and its ASYNC_CANCEL
     while (d->in_flight() > 0) d->run_once();
-    CHECK(frees.count() == 1); // freed once, after both CQEs
+    CHECK(frees.freed() == 1); // freed once, after both CQEs
     CHECK(got.load() == 0);     // the awaiter never resumed
     // The driver keeps working.
     REQUIRE(::write(p.write.get(), "after", 5) == 5);
@@ -69,15 +78,15 @@ TEST_CASE("data that arrives between cancel and reap is dropped with the buffer,
           "[cancellation]") {
     auto d = local();
     test::Pipe p;
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     std::atomic<int> got{0};
     {
-        auto probe = read_once(*d, p.read.get(), test::CountedBuffer(64, frees), got);
+        auto probe = read_once(*d, p.read.get(), test::TrackedBuffer(64, frees), got);
         d->poll();
     }
     REQUIRE(::write(p.write.get(), "late", 4) == 4); // may complete the read before the cancel
     while (d->in_flight() > 0) d->run_once();
-    CHECK(frees.count() == 1);
+    CHECK(frees.freed() == 1);
     CHECK(got.load() == 0);
 }
 
@@ -93,14 +102,14 @@ TEST_CASE("a submission destroyed while parked for an SQE is withdrawn and freed
                                   }}})
                  .value();
     test::Pipe p;
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     std::atomic<int> first{0}, second{0};
-    auto holder = read_once(*d, p.read.get(), test::CountedBuffer(8, frees), first);
+    auto holder = read_once(*d, p.read.get(), test::TrackedBuffer(8, frees), first);
     {
-        auto parked = read_once(*d, p.read.get(), test::CountedBuffer(8, frees), second);
+        auto parked = read_once(*d, p.read.get(), test::TrackedBuffer(8, frees), second);
         CHECK(d->in_flight() == 1); // only the first has an SQE
     }
-    CHECK(frees.count() == 1); // the parked one never reached the kernel: freed at once
+    CHECK(frees.freed() == 1); // the parked one never reached the kernel: freed at once
     busy = false;
     REQUIRE(::write(p.write.get(), "x", 1) == 1);
     while (d->in_flight() > 0) d->run_once();
@@ -189,11 +198,11 @@ TEST_CASE("demo driver: a read destroyed on another thread than the reaper's is 
           "[cancellation][threads]") {
     auto d = DemoDriver::create({.entries = 8}).value();
     test::Pipe p;
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     std::atomic<int> got{0};
     std::jthread other([&] {
         for (int i = 0; i < 50; ++i) {
-            auto probe = read_once(*d, p.read.get(), test::CountedBuffer(64, frees), got);
+            auto probe = read_once(*d, p.read.get(), test::TrackedBuffer(64, frees), got);
             // The read is in the kernel (the demo driver submits at once) and cannot complete:
             // nothing writes to the pipe. No thread runs the driver's loop, so nothing can be
             // resuming the frame while this thread destroys it.
@@ -202,12 +211,12 @@ TEST_CASE("demo driver: a read destroyed on another thread than the reaper's is 
     other.join();
     // The reads that got an SQE are in the kernel, which still holds their buffers; the rest
     // waited for one and were withdrawn and freed at once.
-    CHECK(frees.count() < 50);
+    CHECK(frees.freed() < 50);
     REQUIRE(::write(p.write.get(), "still here", 10) == 10);
     // The loop completes the cancels (each Cancellation frees its buffer after its CQE).
     CHECK(block_on(*d, read_some(*d, p.read.get())) == 10u);
     d.reset();
-    CHECK(frees.count() == 50);
+    CHECK(frees.freed() == 50);
     CHECK(got.load() == 0);
 }
 
@@ -217,11 +226,11 @@ namespace {
 // (reaped, not yet dispatched), or not be posted yet (cancelled in the kernel). Every path
 // must free the buffer exactly once.
 template <class D>
-Task<void> drop_racing_reads(D& d, test::FreeCounter& frees, int rounds, std::atomic<int>& got) {
+Task<void> drop_racing_reads(D& d, test::BufferLedger& frees, int rounds, std::atomic<int>& got) {
     for (int i = 0; i < rounds; ++i) {
         test::Pipe p;
         REQUIRE(::write(p.write.get(), "r", 1) == 1);
-        auto reader = read_once(d, p.read.get(), test::CountedBuffer(8, frees), got);
+        auto reader = read_once(d, p.read.get(), test::TrackedBuffer(8, frees), got);
         co_await submit(d, events::Nop{});
         reader.reset();
     }
@@ -231,10 +240,10 @@ Task<void> drop_racing_reads(D& d, test::FreeCounter& frees, int rounds, std::at
 TEMPLATE_TEST_CASE("awaiters dropped while their ops complete free every buffer exactly once",
                    "[cancellation][threads]", LocalDriver, DemoDriver) {
     auto d = test::make_driver<TestType>(16);
-    test::FreeCounter frees;
+    test::BufferLedger frees;
     std::atomic<int> got{0};
     constexpr int rounds = 3000;
     block_on(*d, drop_racing_reads(*d, frees, rounds, got));
     d.reset(); // teardown reaps the cancels still in flight
-    CHECK(frees.count() == rounds);
+    CHECK(frees.freed() == rounds);
 }

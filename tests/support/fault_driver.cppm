@@ -8,7 +8,7 @@
 //   * CQE results of -ECANCELED and -EINTR: the prepared SQE is turned into a NOP that posts
 //     that result (IORING_NOP_INJECT_RESULT), so the op never happens and nothing is lost;
 //   * short counts: the SQE's length is cut, so the kernel really does less.
-#pragma once
+module;
 #include <liburing.h>
 
 #include <cerrno>
@@ -19,9 +19,11 @@
 #include <unordered_map>
 #include <utility>
 
+export module ringbahn.test_support:fault_driver;
+
 import ringbahn;
 
-namespace test {
+export namespace test {
 
 struct FaultPlan {
     std::uint64_t seed = 1;

@@ -3,14 +3,19 @@
 // coroutine frames are recycled, SQE slots and CQE batches need no memory.
 #include <catch2/catch_test_macros.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <utility>
 #include <vector>
 
-#include "support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::LocalDriver;
@@ -71,7 +76,6 @@ Task<void> ring_reads(R& ring, int n) {
 }
 
 } // namespace
-
 
 // Allocations made while running `run(n)` for n ops, after a warm-up.
 template <class Run>

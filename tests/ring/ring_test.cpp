@@ -1,28 +1,41 @@
 // SPDX-License-Identifier: MIT
-// Ring<IO, Policy>: every policy × {file, pipe, TCP} moves bytes intact; pools wait or fail;
-// registration failures and bad fds are errors; a Ring cut short returns its buffer after the CQE.
+// Ring<IO, Policy>: every policy x {file, pipe, TCP} moves bytes intact; read_until, fill_buf,
+// read deadlines; bad fds and resets are errors; a Ring cut short returns its buffer after the
+// CQE.
 #include <catch2/catch_template_test_macros.hpp>
 #include <catch2/catch_test_macros.hpp>
 
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/capability.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <random>
+#include <span>
+#include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
-#include "../examples/counting_policy.hpp"
-#include "support.hpp"
-
 import ringbahn;
+import ringbahn.test_support;
 
 using namespace ringbahn;
 using drivers::DemoDriver;
 using drivers::LocalDriver;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -229,82 +242,6 @@ Task<Result<std::span<const std::byte>>> fill(R& ring) {
 }
 } // namespace
 
-TEST_CASE("an empty pool waits for a buffer, or fails, as configured", "[ring][pool]") {
-    auto d = test::make_driver<LocalDriver>();
-    auto p1 = io::pipe().value();
-    auto p2 = io::pipe().value();
-    REQUIRE(::write(p1.second.native_handle(), "first", 5) == 5);
-    REQUIRE(::write(p2.second.native_handle(), "second", 6) == 6);
-
-    SECTION("wait: the second Ring proceeds once the first consumes its data") {
-        auto pool = BufferPool::create(1, 64, WhenEmpty::wait).value();
-        Ring a(*d, std::move(p1.first), policies::Pooled{pool});
-        Ring b(*d, std::move(p2.first), policies::Pooled{pool});
-        REQUIRE(block_on(*d, fill(a)).value().size() == 5); // a holds the only buffer
-        CHECK(pool->available() == 0);
-        std::optional<Result<std::size_t>> got;
-        auto waiter = [](auto& ring, auto& out) -> test::Probe { out = co_await read_some(ring); };
-        auto probe = waiter(b, got);
-        d->poll();
-        CHECK_FALSE(got.has_value()); // parked on the pool
-        a.consume(5);                  // a's buffer goes back — handed to b...
-        CHECK_FALSE(got.has_value());  // ...whose resumption is posted to the driver, not inline
-        while (!got) d->run_once();
-        CHECK(got->value() == 6);
-        CHECK(pool->available() == 1);
-    }
-    SECTION("fail: the second Ring gets pool_exhausted at once") {
-        auto pool = BufferPool::create(1, 64, WhenEmpty::fail).value();
-        Ring a(*d, std::move(p1.first), policies::Pooled{pool});
-        Ring b(*d, std::move(p2.first), policies::Pooled{pool});
-        REQUIRE(block_on(*d, fill(a)).value().size() == 5);
-        auto r = block_on(*d, read_some(b));
-        CHECK(r.error() == Errc::pool_exhausted);
-        a.consume(5);
-        CHECK(block_on(*d, read_some(b)).value() == 6);
-    }
-}
-
-TEST_CASE("buffer registration failures are errors at construction", "[ring][registered]") {
-    auto d = test::make_driver<LocalDriver>();
-    SECTION("more buffers than the kernel registers") {
-        auto r = policies::Registered::create(*d, 20000, 4096, WhenEmpty::wait);
-        REQUIRE_FALSE(r.has_value());
-        CHECK(r.error() == std::errc::invalid_argument);
-    }
-    SECTION("a ring that already has registered buffers") {
-        auto first = policies::Registered::create(*d, 2, 4096, WhenEmpty::wait);
-        REQUIRE(first.has_value());
-        auto second = policies::Registered::create(*d, 2, 4096, WhenEmpty::wait);
-        REQUIRE_FALSE(second.has_value());
-        CHECK(second.error() == std::errc::device_or_resource_busy);
-    }
-    SECTION("RLIMIT_MEMLOCK too low, without CAP_IPC_LOCK") {
-        // In a child: drop CAP_IPC_LOCK (root bypasses the limit with it), lower the limit,
-        // and register more than it allows. The child reports what it got.
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-            __user_cap_data_struct data[2]{};
-            if (::syscall(SYS_capget, &hdr, data) != 0) ::_exit(10);
-            data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-            data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
-            if (::syscall(SYS_capset, &hdr, data) != 0) ::_exit(11);
-            rlimit lim{64 * 1024, 64 * 1024};
-            if (::setrlimit(RLIMIT_MEMLOCK, &lim) != 0) ::_exit(12);
-            auto child = LocalDriver::create({.entries = 8});
-            if (!child) ::_exit(13);
-            auto r = policies::Registered::create(**child, 64, 64 * 1024, WhenEmpty::wait);
-            ::_exit(r ? 0 : (r.error() == std::errc::not_enough_memory ? 1 : 14));
-        }
-        int status = 0;
-        REQUIRE(::waitpid(pid, &status, 0) == pid);
-        REQUIRE(WIFEXITED(status));
-        CHECK(WEXITSTATUS(status) == 1); // ENOMEM, reported as an error; the process went on
-    }
-}
-
 TEMPLATE_TEST_CASE("an invalid fd and a reset connection are errors, not crashes", "[ring]",
                    HeapKind, PooledKind) {
     auto d = test::make_driver<LocalDriver>();
@@ -379,88 +316,15 @@ TEST_CASE("a Ring destroyed mid-read or mid-write returns its buffer only after 
     CHECK(resumed.load() == 0);
 }
 
-namespace {
-struct MissingKeepLeases {
-    using Lease = policies::HeapBuffer<64>;
-    static constexpr bool registered = false;
-    Ready<Result<Lease>> acquire(Poster) { return {Lease{}}; }
-};
-struct RegisteredWithoutIndex {
-    using Lease = policies::HeapBuffer<64>;
-    static constexpr bool registered = true;
-    static constexpr bool keep_leases = true;
-    Ready<Result<Lease>> acquire(Poster) { return {Lease{}}; }
-};
-} // namespace
-
-TEST_CASE("a user's own policy models BufferPolicy and moves data", "[ring][custom]") {
-    STATIC_REQUIRE(BufferPolicy<CountingPolicy>);
-    STATIC_REQUIRE(BufferPolicy<policies::Heap<>>);
-    STATIC_REQUIRE(BufferPolicy<policies::Pooled>);
-    STATIC_REQUIRE(BufferPolicy<policies::Registered>);
-    STATIC_REQUIRE_FALSE(BufferPolicy<MissingKeepLeases>);
-    STATIC_REQUIRE_FALSE(BufferPolicy<RegisteredWithoutIndex>);
-
+TEST_CASE("Ring read deadline: timed_out, and the next read still gets the data") {
     auto d = test::make_driver<LocalDriver>();
-    LeaseCounters counters;
-    auto p = io::pipe().value();
-    stream_and_check(*d, CountingPolicy{512, &counters}, std::move(p.second), std::move(p.first),
-                     pattern(100'000, 7));
-    CHECK(counters.taken.load() > 100'000 / 512);
-    CHECK(counters.outstanding() == 0);
-}
-
-TEST_CASE("regression (torture seed 2883250081): a lease returned after the driver is gone "
-          "does not wake the waiter on the dead driver",
-          "[ring][pool][regression]") {
-    auto pool = BufferPool::create(1, 64, WhenEmpty::wait).value();
-    auto p1 = io::pipe().value();
-    auto p2 = io::pipe().value();
-    std::atomic<int> resumed{0};
-    std::optional<test::Probe> holder, waiter;
-    {
-        auto d = test::make_driver<LocalDriver>();
-        auto reader = [](LocalDriver& d, io::Stream s, policies::Pooled p, std::atomic<int>& r) -> test::Probe {
-            Ring ring(d, std::move(s), std::move(p));
-            std::byte out[8];
-            (void)co_await ring.read(out);
-            r.fetch_add(1);
-        };
-        holder.emplace(reader(*d, std::move(p1.first), policies::Pooled{pool}, resumed)); // in flight
-        waiter.emplace(reader(*d, std::move(p2.first), policies::Pooled{pool}, resumed)); // on the pool
-        d->poll();
-        CHECK(pool->available() == 0);
-    } // the driver is gone; holder's read was cancelled and orphaned, waiter still waits
-    holder.reset(); // its lease returns — to the waiter, whose driver is dead: not resumed
-    CHECK(resumed.load() == 0);
-    waiter.reset(); // the lease it was handed goes back
-    CHECK(pool->available() == 1);
-}
-
-TEST_CASE("a lease keeps its pool alive after every other owner is gone; the last one frees it",
-          "[ring][pool]") {
-    auto pool = BufferPool::create(2, 64, WhenEmpty::wait).value();
-    std::weak_ptr<BufferPool> watch = pool;
-    auto first = pool->try_lease();
-    auto second = pool->try_lease();
-    REQUIRE(first);
-    REQUIRE(second);
-    REQUIRE(*first);
-    REQUIRE(*second);
-    CHECK_FALSE(pool->try_lease()); // would wait: nullopt, not an error
-    pool.reset();
-    REQUIRE_FALSE(watch.expired()); // held by its leases
-    std::memset((*first)->data(), 0x5a, (*first)->size());
-    first.reset();
-    CHECK_FALSE(watch.expired());
-    second.reset();
-    CHECK(watch.expired()); // the last lease back dropped it
-
-    auto failing = BufferPool::create(1, 64, WhenEmpty::fail).value();
-    auto only = failing->try_lease();
-    REQUIRE(only);
-    auto none = failing->try_lease();
-    REQUIRE(none); // fail mode answers now, with the error
-    REQUIRE_FALSE(*none);
-    CHECK((*none).error() == make_error_code(Errc::pool_exhausted));
+    auto [r, w] = io::pipe().value();
+    Ring ring(*d, std::move(r));
+    ring.set_read_timeout(20ms);
+    std::byte out[16];
+    auto first = block_on(*d, ring.read(out));
+    CHECK(first.error() == std::errc::timed_out);
+    ::write(w.native_handle(), "late", 4);
+    auto second = block_on(*d, ring.read(out));
+    REQUIRE(second == 4u);
 }
