@@ -81,7 +81,7 @@ class Ring {
         if (rescue_->has_front()) co_return rescue_->front();
         if (pos_ < filled_) co_return buffered();
         // A read whose coroutine was destroyed may still be in the kernel: its bytes come first.
-        co_await rescue_->settled(*driver_);
+        co_await detail::ReadRescue<Lease>::settled(rescue_, *driver_);
         if (auto kept = rescue_->take()) {
             read_buf_.emplace(std::move(kept->first));
             co_return after_read(kept->second);

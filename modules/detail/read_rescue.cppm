@@ -107,12 +107,13 @@ class ReadRescue {
         front_pos_ = 0;
     }
 
-    // co_await settled(driver): resumes (through the driver) once no abandoned read is out.
-    // Every Ring read passes here: when nothing was abandoned it costs one load, no lock.
+    // co_await settled(rescue, driver): resumes (through the driver) once no abandoned read is
+    // out. When nothing was abandoned it costs one load, no lock. The awaiter shares the rescue:
+    // the frame waiting here may be destroyed after the Ring, and its destructor unparks.
     template <class D>
     class Settled {
       public:
-        Settled(ReadRescue& r, D& d) noexcept : r_(r), d_(d) {}
+        Settled(std::shared_ptr<ReadRescue> r, D& d) noexcept : rescue_(std::move(r)), r_(*rescue_), d_(d) {}
         Settled(const Settled&) = delete;
         ~Settled() {
             if (!parked_) return;
@@ -133,13 +134,16 @@ class ReadRescue {
         void await_resume() noexcept { parked_ = false; }
 
       private:
+        std::shared_ptr<ReadRescue> rescue_;
         ReadRescue& r_;
         D& d_;
         std::coroutine_handle<> h_{};
         bool parked_ = false;
     };
     template <class D>
-    Settled<D> settled(D& d) noexcept { return Settled<D>(*this, d); }
+    static Settled<D> settled(std::shared_ptr<ReadRescue> rescue, D& d) noexcept {
+        return Settled<D>(std::move(rescue), d);
+    }
 
     // Nothing kept and no deposit coming (acquire: pairs with deposit's release).
     [[nodiscard]] inline bool quiet() const noexcept {
