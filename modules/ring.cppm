@@ -17,6 +17,7 @@ module;
 #include <vector>
 export module ringbahn:ring;
 import :buffers.buffer_policy;
+import :detail.await_once;
 import :detail.read_rescue;
 import :drive.drive;
 import :drivers.local;
@@ -80,6 +81,7 @@ class Ring {
     Task<Result<std::span<const std::byte>>> fill_buf_slow() {
         if (rescue_->has_front()) co_return rescue_->front();
         if (pos_ < filled_) co_return buffered();
+        if (read_blocked()) co_return busy();
         // A read whose coroutine was destroyed may still be in the kernel: its bytes come first.
         co_await detail::ReadRescue<Lease>::settled(rescue_, *driver_);
         if (auto kept = rescue_->take()) {
@@ -141,9 +143,13 @@ class Ring {
 
     // A deadline for every read from now on (a LINK_TIMEOUT on each read op): a read that
     // waits longer fails with std::errc::timed_out, and nothing is lost — the next read starts
-    // where the cancelled one would have. nullopt: wait as long as it takes.
-    void set_read_timeout(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+    // where the cancelled one would have. nullopt: wait as long as it takes. A negative
+    // duration is EINVAL and changes nothing.
+    [[nodiscard]] Result<void> set_read_timeout(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+        if (timeout && *timeout < std::chrono::nanoseconds::zero()) [[unlikely]]
+            return std::unexpected(std::make_error_code(std::errc::invalid_argument));
         read_timeout_ = timeout;
+        return {};
     }
 
     // Marks n buffered bytes (of what fill_buf() gave) as read.
@@ -219,8 +225,15 @@ class Ring {
     }
 
     // Writes up to one buffer's worth of `in`; returns the bytes the kernel took (maybe short).
+    // A file's Ring writes one at a time, and not while it reads (the position would race):
+    // EBUSY. A socket's may write while it reads.
     Task<Result<std::size_t>> write(std::span<const std::byte> in) {
         if (in.empty()) co_return 0;
+        std::optional<detail::InFlight<Lease>> writing;
+        if constexpr (IO::seekable) {
+            if (rescue_->busy()) co_return busy();
+            writing.emplace(rescue_, detail::ReadRescue<Lease>::writing);
+        }
         if (!write_buf_) {
             auto lease = co_await policy_.acquire(Poster(*driver_));
             if (!lease) co_return std::unexpected(lease.error());
@@ -273,12 +286,15 @@ class Ring {
 
     // Files: moves the position; buffered read-ahead is dropped. An offset past INT64_MAX is
     // EINVAL and changes nothing: no file has one, and ~0 is io_uring's "the fd's own position"
-    // (a write there would land wherever the fd points).
+    // (a write there would land wherever the fd points). While a read or write is in flight it
+    // is EBUSY and changes nothing: that op's bytes belong to the old position.
     Result<void> seek(std::uint64_t offset) noexcept
         requires(IO::seekable)
     {
         if (offset > std::uint64_t{INT64_MAX}) [[unlikely]]
             return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+        if (rescue_->busy()) [[unlikely]]
+            return busy();
         end_of_buffer_ = offset;
         pos_ = filled_ = 0;
         rescue_->clear_front();
@@ -301,6 +317,17 @@ class Ring {
     static std::unexpected<std::error_code> cancelled() noexcept {
         return std::unexpected(std::make_error_code(std::errc::operation_canceled));
     }
+    static std::unexpected<std::error_code> busy() noexcept {
+        return std::unexpected(std::make_error_code(std::errc::device_or_resource_busy));
+    }
+    // A read may not start: another read is in flight (its bytes and this one's would race for
+    // the buffer), or — a file — a write (the position).
+    [[nodiscard]] inline bool read_blocked() const noexcept {
+        if constexpr (IO::seekable)
+            return rescue_->busy();
+        else
+            return rescue_->busy(detail::ReadRescue<Lease>::reading);
+    }
     // read_exact's bytes copied so far: put back in front of the Ring's unless kept (its frame
     // destroyed midway runs this too). Holds the rescue, not the Ring: the Ring may be gone.
     struct PutBackUnlessKept {
@@ -318,7 +345,7 @@ class Ring {
     }
     template <class E>
     detail::Rescued<E, Lease> rescued(E event) {
-        return {std::move(event), rescue_};
+        return {std::move(event), detail::InFlight<Lease>(rescue_)};
     }
 
     // A read op's result: n bytes at the start of read_buf_, or its error.
@@ -386,8 +413,13 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     using Value = Result<std::span<const std::byte>>;
 
     explicit FillBuf(Ring& ring) noexcept : ring_(&ring) {}
+    // The one moved from is spent; moved once awaited (or while suspended, from elsewhere), the
+    // new one is spent and the first keeps what it runs.
     FillBuf(FillBuf&& other) noexcept : ring_(other.ring_) {
-        if (other.path_ != Path::unset) std::terminate(); // moved once awaited: a bug
+        if (other.path_ == Path::unset)
+            other.path_ = Path::ready;
+        else
+            path_ = Path::ready;
     }
     FillBuf(const FillBuf&) = delete;
     FillBuf& operator=(const FillBuf&) = delete;
@@ -395,14 +427,25 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
         if (path_ == Path::op) op_.~ReadSubmission(); // cancels the read if still in flight
     }
 
+    // Awaited once (detail::AwaitOnce's rule): a FillBuf awaited before, or moved from, is spent —
+    // its await is ready at once with EINVAL, and touches nothing of the first.
     struct Awaiter {
         FillBuf& f;
-        [[gnu::always_inline]] inline bool await_ready() { return f.ready(); }
+        bool refused = false;
+        [[gnu::always_inline]] inline bool await_ready() {
+            if (f.path_ != Path::unset) [[unlikely]]
+                return refused = true;
+            return f.ready();
+        }
         template <class P>
         [[gnu::always_inline]] inline std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
             return f.suspend(h);
         }
-        [[gnu::always_inline]] inline Value await_resume() { return f.resume(); }
+        [[gnu::always_inline]] inline Value await_resume() {
+            if (refused) [[unlikely]]
+                return detail::spent_value<Value>();
+            return f.resume();
+        }
     };
     [[nodiscard]] Awaiter operator co_await() && noexcept { return Awaiter{*this}; }
 
@@ -421,7 +464,7 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
             return ready_with(r.rescue_->front());
         if (r.pos_ < r.filled_) return ready_with(r.buffered());
         if constexpr (!KernelSelectsBuffers<Policy>) {
-            if (!r.read_timeout_ && r.rescue_->quiet()) [[likely]] {
+            if (!r.read_timeout_ && r.rescue_->quiet() && !r.read_blocked()) [[likely]] {
                 const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
                 if (!r.read_buf_) {
                     if constexpr (requires { r.policy_.try_lease(); }) {

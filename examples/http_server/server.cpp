@@ -161,7 +161,7 @@ Task<void> linger(R& ring, const Worker& w) {
     while (!w.stopping) {
         const auto left = end - std::chrono::steady_clock::now();
         if (left <= std::chrono::nanoseconds(0)) break;
-        ring.set_read_timeout(left);
+        if (!ring.set_read_timeout(left)) break;
         auto rest = co_await ring.fill_buf();
         if (!rest || rest->empty()) break;
         ring.consume(rest->size());
@@ -183,10 +183,11 @@ Task<void> connection(Worker& w, io::TcpStream conn) {
     while (open && !w.stopping) {
         if (partial.empty()) {
             // Between requests: a busy client's next one usually comes within park_after.
-            ring.set_read_timeout(std::min(w.limits.park_after, w.limits.idle_timeout));
+            if (!ring.set_read_timeout(std::min(w.limits.park_after, w.limits.idle_timeout))) break;
         } else {
             const auto left = header_deadline - std::chrono::steady_clock::now();
-            ring.set_read_timeout(std::max<std::chrono::nanoseconds>(left, std::chrono::milliseconds(1)));
+            if (!ring.set_read_timeout(std::max<std::chrono::nanoseconds>(left, std::chrono::milliseconds(1))))
+                break;
         }
         auto data = co_await ring.fill_buf();
         if (!data && data.error() == std::errc::timed_out && partial.empty() &&

@@ -28,7 +28,9 @@ class Operation : protected SlotRequest {
   protected:
     enum class Phase : std::uint8_t { idle, waiting, granted, gone };
 
-    explicit Operation(D& driver) noexcept : SlotRequest(SlotRequest::Unarmed{}), driver_(&driver) {}
+    explicit Operation(D& driver) noexcept : Operation(&driver) {}
+    // nullptr: spent (an owner moved from); it is never requested.
+    explicit Operation(D* driver) noexcept : SlotRequest(SlotRequest::Unarmed{}), driver_(driver) {}
     Operation(const Operation&) = delete;
     Operation& operator=(const Operation&) = delete;
 

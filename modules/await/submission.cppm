@@ -6,9 +6,11 @@ module;
 #include <cerrno>
 #include <coroutine>
 #include <exception>
+#include <expected>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <system_error>
 #include <utility>
 export module ringbahn:await.submission;
 import :protocol.cancellation;
@@ -59,10 +61,13 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
     template <class... Args>
     Submission(D& driver, std::in_place_t, Args&&... args)
         : Op(driver), event_(std::in_place, std::forward<Args>(args)...) {}
-    // Movable until awaited (combinators take awaitables by value); never after.
-    Submission(Submission&& other) noexcept : Op(*other.driver_), event_(std::move(other.event_)) {
-        if (other.completion_ != nullptr) std::terminate(); // moved while in flight: a bug
-    }
+    // Movable until awaited (combinators take awaitables by value); never after. The one moved
+    // from is spent, as an awaited one is: awaiting it gives EINVAL (detail::AwaitOnce).
+    // Moved while in flight (through a pointer, from elsewhere): the new one is spent and
+    // empty, and the op stays where it runs.
+    Submission(Submission&& other) noexcept
+        : Op(other.spent() ? nullptr : std::exchange(other.driver_, nullptr)),
+          event_(other.completion_ ? std::nullopt : std::move(other.event_)) {}
     Submission(const Submission&) = delete;
     Submission& operator=(const Submission&) = delete;
 
@@ -76,6 +81,18 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
 
   private:
     friend struct detail::AwaitOnce<Submission>;
+
+    // Awaited already or moved from (no driver: its event holds no storage), or in flight.
+    [[nodiscard, gnu::always_inline]] inline bool spent() const noexcept {
+        return driver_ == nullptr || completion_ != nullptr;
+    }
+    // What a spent Submission's await gives: the emptied event and EINVAL — or, while the op is
+    // in flight (its event is the kernel's) or moved away, spent_value's EINVAL.
+    [[gnu::noinline]] OutputOf<E> spent_value() {
+        const auto einval = std::unexpected(std::make_error_code(std::errc::invalid_argument));
+        if (completion_ == nullptr && event_) return output_of(std::move(*event_), einval);
+        return detail::spent_value<OutputOf<E>>();
+    }
 
     // The common case inline, in the awaiting coroutine: one SQE, taken at once from a driver
     // that allows it (DirectSqe), no StopScope on the chain.
@@ -120,11 +137,13 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
         return true;
     }
 
-    // The event's output (event.cppm): its result, then what the awaiter owns.
+    // The event's output (event.cppm): its result, then what the awaiter owns. Spent from
+    // here on.
     [[gnu::always_inline]] inline OutputOf<E> resume() noexcept {
         if (scope_) [[unlikely]]
             std::exchange(scope_, nullptr)->detach(); // before the state can go (consume)
         Completion* c = std::exchange(completion_, nullptr);
+        driver_ = nullptr;
         Result<std::uint32_t> result = finish_result(*event_, c->result(), c->flags());
         c->consume();
         return output_of(std::move(*event_), std::move(result));

@@ -27,6 +27,7 @@ struct AnyOf {
     std::size_t winner;
     std::tuple<Ts...> values;
 
+    // The winner; the number of branches if none won (a spent when_any: detail::AwaitOnce).
     [[nodiscard]] std::size_t index() const noexcept { return winner; }
     template <std::size_t I>
     [[nodiscard]] auto& get() noexcept { return std::get<I>(values); }
@@ -179,8 +180,10 @@ class WhenAwaiter {
     static constexpr int count = sizeof...(As);
 
     explicit WhenAwaiter(As... as) : branches_(branch(std::move(as))...) {}
-    // Movable until awaited (so it can be a branch of another when_all / when_any).
-    WhenAwaiter(WhenAwaiter&& other) noexcept : branches_(std::move(other.branches_)) {}
+    // Movable until awaited (so it can be a branch of another when_all / when_any). The one
+    // moved from is spent, as an awaited one is (detail::AwaitOnce).
+    WhenAwaiter(WhenAwaiter&& other) noexcept
+        : spent_(std::exchange(other.spent_, true)), branches_(std::move(other.branches_)) {}
     ~WhenAwaiter() {
         if (outer_) outer_->detach();
     }
@@ -191,8 +194,20 @@ class WhenAwaiter {
   private:
     friend struct AwaitOnce<WhenAwaiter>;
 
+    // Awaited already (or now), or moved from: its branches are running, have run, or are
+    // elsewhere. A spent await gives every branch's spent_value (EINVAL), and no winner.
+    [[nodiscard]] bool spent() const noexcept { return spent_; }
+    auto spent_value() {
+        std::tuple<branch_value_t<As>...> values{detail::spent_value<branch_value_t<As>>()...};
+        if constexpr (Any)
+            return AnyOf<branch_value_t<As>...>{count, std::move(values)};
+        else
+            return values;
+    }
+
     template <class P>
     bool suspend(std::coroutine_handle<P> parent) noexcept {
+        spent_ = true;
         join_.any = Any;
         join_.parent = parent;
         join_.pending.store(count + 1, std::memory_order_relaxed);
@@ -230,6 +245,7 @@ class WhenAwaiter {
 
     static void on_stop(void* self) noexcept { static_cast<WhenAwaiter*>(self)->join_.stop_all(); }
 
+    bool spent_ = false;
     Join join_{};
     std::array<StopScope*, count> scopes_{};
     StopScope* outer_ = nullptr;

@@ -145,6 +145,16 @@ class ReadRescue {
         return Settled<D>(std::move(rescue), d);
     }
 
+    // Which of the Ring's ops are in flight (InFlight marks them): a Ring runs one read at a
+    // time, and a file's Ring one op at a time — a second one, or a seek, would race the
+    // first for the buffer or the position. Relaxed: the Ring's user orders its own calls.
+    // One flag each (a socket's Ring may read on one thread and write on another): plain stores.
+    enum Busy : std::uint8_t { reading = 0, writing = 1 };
+    [[nodiscard]] inline bool busy(Busy what) const noexcept {
+        return busy_[what].load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] inline bool busy() const noexcept { return busy(reading) || busy(writing); }
+
     // Nothing kept and no deposit coming (acquire: pairs with deposit's release).
     [[nodiscard]] inline bool quiet() const noexcept {
         return pending_.load(std::memory_order_acquire) == 0 &&
@@ -152,7 +162,10 @@ class ReadRescue {
     }
 
   private:
+    template <class>
+    friend class InFlight;
 
+    std::atomic<bool> busy_[2]{};
     std::mutex mutex_;
     // Written under the lock; read without it on the owner's fast path.
     std::atomic<std::uint32_t> pending_{0};
@@ -164,6 +177,48 @@ class ReadRescue {
     std::optional<Poster> poster_;
     std::vector<std::byte> front_;
     std::size_t front_pos_ = 0;
+};
+
+// One op of a Ring in flight, for as long as it lives: marks the rescue busy (reading or
+// writing) and shares it. A read op's event holds one (Rescued), so the mark lasts exactly as
+// long as the op — through completion, or until its Cancellation takes the rescue (release).
+template <class Lease>
+class InFlight {
+    using Rescue = ReadRescue<Lease>;
+
+  public:
+    InFlight(std::shared_ptr<Rescue> r, typename Rescue::Busy what = Rescue::reading) noexcept
+        : r_(std::move(r)), what_(what) {
+        r_->busy_[what_].store(true, std::memory_order_relaxed);
+    }
+    InFlight(InFlight&& o) noexcept : r_(std::move(o.r_)), what_(o.what_) {}
+    InFlight& operator=(InFlight&& o) noexcept {
+        if (this != &o) {
+            clear();
+            r_ = std::move(o.r_);
+            what_ = o.what_;
+        }
+        return *this;
+    }
+    ~InFlight() { clear(); }
+
+    [[nodiscard]] inline Rescue* operator->() const noexcept { return r_.get(); }
+    [[nodiscard]] inline explicit operator bool() const noexcept { return r_ != nullptr; }
+    // The op was abandoned: no longer the Ring's op in flight; the rescue goes to its
+    // Cancellation.
+    [[nodiscard]] inline std::shared_ptr<Rescue> release() && noexcept {
+        clear_mark();
+        return std::move(r_);
+    }
+
+  private:
+    inline void clear() noexcept {
+        if (r_) clear_mark();
+    }
+    inline void clear_mark() noexcept { r_->busy_[what_].store(false, std::memory_order_relaxed); }
+
+    std::shared_ptr<Rescue> r_;
+    typename Rescue::Busy what_;
 };
 
 // A Ring read that returned into a when_any / when_all branch: its bytes are already copied
@@ -192,8 +247,8 @@ template <Event E, class Lease>
 struct Rescued {
     E inner;
     // Shared: the frame awaiting this read may be destroyed after the Ring is (its
-    // Cancellation then still deposits into live memory).
-    std::shared_ptr<ReadRescue<Lease>> rescue;
+    // Cancellation then still deposits into live memory). Marks the Ring reading meanwhile.
+    InFlight<Lease> rescue;
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return inner.sqes_needed(); }
     inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
@@ -212,12 +267,12 @@ struct Rescued {
     [[nodiscard]] inline Cancellation cancel() && noexcept {
         rescue->expect();
         if constexpr (requires { inner.buf; }) {
-            return Cancellation{[r = std::move(rescue), buf = std::move(inner.buf)](
+            return Cancellation{[r = std::move(rescue).release(), buf = std::move(inner.buf)](
                                     std::int32_t res, std::uint32_t) mutable noexcept {
                 r->deposit(std::optional<Lease>(std::move(buf)), res);
             }};
         } else { // the kernel picked a provided buffer: the CQE's flags say which
-            return Cancellation{[r = std::move(rescue), ring = std::move(inner.ring)](
+            return Cancellation{[r = std::move(rescue).release(), ring = std::move(inner.ring)](
                                     std::int32_t res, std::uint32_t flags) noexcept {
                 std::optional<Lease> lease;
                 if ((flags & IORING_CQE_F_BUFFER) && ring)

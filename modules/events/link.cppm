@@ -173,6 +173,9 @@ struct WithTimeout {
         Result<std::uint32_t> own = finish_result(event, op.res, op.flags);
         if (op.res == -ECANCELED && timer.res == -ETIME)
             return std::unexpected(std::make_error_code(std::errc::timed_out));
+        // The timer itself refused (a negative duration is EINVAL): the kernel failed the
+        // link before the op ran, cancelling it; the timer's error is the one that says why.
+        if (op.res == -ECANCELED && timer.res < 0 && timer.res != -ECANCELED) return cqe_result(timer.res);
         return own;
     }
     // The event's own output, if it has one (with_timeout(Accept{...}) gives an owned fd).

@@ -8,6 +8,7 @@ module;
 #include <utility>
 #include <variant>
 export module ringbahn:tasks.task;
+import :detail.await_once;
 import :detail.recycler;
 import :await.stop_scope;
 
@@ -27,10 +28,15 @@ class TaskOutcome {
         value_.template emplace<1>(std::forward<U>(v));
     }
     void unhandled_exception() noexcept { value_.template emplace<2>(std::current_exception()); }
+    // Once: the value moves out, and a second take (the task awaited twice) is spent_value().
     inline T take() {
-        if (value_.index() == 2) [[unlikely]]
-            std::rethrow_exception(std::get<2>(value_));
-        return std::move(*std::get_if<1>(&value_)); // resumed only once it returned or threw
+        if (T* v = std::get_if<1>(&value_)) [[likely]] {
+            T out = std::move(*v);
+            value_.template emplace<0>();
+            return out;
+        }
+        if (value_.index() == 2) std::rethrow_exception(std::get<2>(value_));
+        return spent_value<T>();
     }
 
   private:
@@ -45,6 +51,7 @@ class TaskOutcome<void> {
     void take() {
         if (error_) std::rethrow_exception(error_);
     }
+    // A void task awaited twice gives nothing again: there is nothing to take twice.
 
   private:
     std::exception_ptr error_;
@@ -91,6 +98,7 @@ class [[nodiscard]] Task {
         friend class Task;
         std::coroutine_handle<> continuation_ = std::noop_coroutine();
         StopScope* scope_ = nullptr;
+        bool started_ = false;
     };
 
     Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
@@ -113,9 +121,12 @@ class [[nodiscard]] Task {
     struct Awaiter {
         std::coroutine_handle<promise_type> handle;
         StopScope* claims = nullptr;
-        bool await_ready() noexcept { return !handle || handle.done(); }
+        // Ready at once when there is nothing to run: the task finished, was moved from, or is
+        // running for another awaiter (awaited twice: await_resume gives its spent value).
+        bool await_ready() noexcept { return !handle || handle.done() || handle.promise().started_; }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiting) noexcept {
+            handle.promise().started_ = true;
             handle.promise().continuation_ = awaiting;
             StopScope* scope = stop_scope_of(awaiting);
             handle.promise().scope_ = scope;
@@ -123,6 +134,10 @@ class [[nodiscard]] Task {
             return handle;
         }
         T await_resume() {
+            if (!handle || !handle.done()) [[unlikely]] { // moved from, or running elsewhere
+                if constexpr (std::is_void_v<T>) return;
+                else return detail::spent_value<T>();
+            }
             if (claims) [[unlikely]]
                 claims->claimed();
             return handle.promise().take();

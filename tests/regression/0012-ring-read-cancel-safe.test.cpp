@@ -69,7 +69,7 @@ TEST_CASE("a Ring read with a deadline loses no byte: the next read starts where
     auto d = test::make_driver<LocalDriver>();
     auto [r, w] = io::pipe().value();
     Ring ring(*d, std::move(r));
-    ring.set_read_timeout(50us);
+    REQUIRE(ring.set_read_timeout(50us));
     const auto sent = test::random_bytes(256 * 1024, 4);
     auto writer = write_then_close(std::move(w), sent, 333);
     std::vector<std::byte> got;

@@ -320,7 +320,7 @@ TEST_CASE("Ring read deadline: timed_out, and the next read still gets the data"
     auto d = test::make_driver<LocalDriver>();
     auto [r, w] = io::pipe().value();
     Ring ring(*d, std::move(r));
-    ring.set_read_timeout(20ms);
+    REQUIRE(ring.set_read_timeout(20ms));
     std::byte out[16];
     auto first = block_on(*d, ring.read(out));
     CHECK(first.error() == std::errc::timed_out);

@@ -800,9 +800,9 @@ void ring_epoch(std::mt19937_64& rng, Tally& t, Findings& bad, long steps, Watch
             dog.pet(t.epochs, i);
             const int shape = int(pick(4)); // 2: with a deadline, 3: plain (maybe destroyed)
             if (shape == 2)
-                ring.set_read_timeout(short_deadline(rng));
+                REQUIRE(ring.set_read_timeout(short_deadline(rng)));
             else
-                ring.set_read_timeout(std::nullopt);
+                REQUIRE(ring.set_read_timeout(std::nullopt));
             const bool destroyed = play(
                 *d, rng, ring_step(ring, *d, f, shape, 1 + pick(512), short_deadline(rng), t, bad),
                 [&] {
@@ -820,7 +820,7 @@ void ring_epoch(std::mt19937_64& rng, Tally& t, Findings& bad, long steps, Watch
             ++(destroyed ? t.destroyed : t.finished);
         }
         // The end of the stream: everything sent comes out of the Ring, in order.
-        ring.set_read_timeout(std::nullopt);
+        REQUIRE(ring.set_read_timeout(std::nullopt));
         if (socket)
             ::shutdown(sock.b.get(), SHUT_WR);
         else
