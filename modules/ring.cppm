@@ -83,7 +83,7 @@ class Ring {
         if (pos_ < filled_) co_return buffered();
         if (read_blocked()) co_return busy();
         // A read whose coroutine was destroyed may still be in the kernel: its bytes come first.
-        co_await detail::ReadRescue<Lease>::settled(rescue_, *driver_);
+        co_await detail::ReadRescue<Lease>::settled(rescue_.shared(), *driver_);
         if (auto kept = rescue_->take()) {
             read_buf_.emplace(std::move(kept->first));
             co_return after_read(kept->second);
@@ -153,8 +153,9 @@ class Ring {
     }
 
     // Marks n buffered bytes (of what fill_buf() gave) as read.
-    void consume(std::size_t n) noexcept {
-        if (rescue_->has_front()) return rescue_->consume_front(n);
+    [[gnu::always_inline]] inline void consume(std::size_t n) noexcept {
+        if (rescue_->has_front()) [[unlikely]]
+            return rescue_->consume_front(n);
         pos_ += std::min(n, filled_ - pos_);
         if constexpr (KernelSelectsBuffers<Policy>)
             if (pos_ < filled_ && read_buf_ && policy_.running_low()) [[unlikely]]
@@ -176,7 +177,7 @@ class Ring {
         if (n) std::memcpy(out.data(), data->data(), n);
         consume(n);
         if (scope && n) [[unlikely]]
-            detail::put_back_if_dropped(*scope, rescue_, out.first(n));
+            detail::put_back_if_dropped(*scope, rescue_.shared(), out.first(n));
         co_return n;
     }
 
@@ -185,7 +186,7 @@ class Ring {
     // it puts back what it had copied: the next read returns it. `out` stays valid until this
     // Task is destroyed.
     Task<Result<void>> read_exact(std::span<std::byte> out) {
-        PutBackUnlessKept copied{rescue_, out.first(0)};
+        PutBackUnlessKept copied{rescue_.shared(), out.first(0)};
         while (copied.bytes.size() < out.size()) {
             auto data = co_await fill_buf();
             if (data && !data->empty() && stopped(co_await this_stop_scope())) data = cancelled();
@@ -201,7 +202,7 @@ class Ring {
         }
         copied.keep();
         if (StopScope* scope = co_await this_stop_scope(); scope && !out.empty())
-            detail::put_back_if_dropped(*scope, rescue_, out);
+            detail::put_back_if_dropped(*scope, rescue_.shared(), out);
         co_return Result<void>{};
     }
 
@@ -232,7 +233,7 @@ class Ring {
         std::optional<detail::InFlight<Lease>> writing;
         if constexpr (IO::seekable) {
             if (rescue_->busy()) co_return busy();
-            writing.emplace(rescue_, detail::ReadRescue<Lease>::writing);
+            writing.emplace(rescue_.shared(), detail::ReadRescue<Lease>::writing);
         }
         if (!write_buf_) {
             auto lease = co_await policy_.acquire(Poster(*driver_));
@@ -288,17 +289,14 @@ class Ring {
     // EINVAL and changes nothing: no file has one, and ~0 is io_uring's "the fd's own position"
     // (a write there would land wherever the fd points). While a read or write is in flight it
     // is EBUSY and changes nothing: that op's bytes belong to the old position.
-    Result<void> seek(std::uint64_t offset) noexcept
+    [[gnu::always_inline]] inline Result<void> seek(std::uint64_t offset) noexcept
         requires(IO::seekable)
     {
-        if (offset > std::uint64_t{INT64_MAX}) [[unlikely]]
-            return std::unexpected(std::make_error_code(std::errc::invalid_argument));
-        if (rescue_->busy()) [[unlikely]]
-            return busy();
+        if (offset > std::uint64_t{INT64_MAX} || rescue_->busy() || rescue_->has_front() ||
+            !rescue_->quiet()) [[unlikely]]
+            return seek_slow(offset);
         end_of_buffer_ = offset;
         pos_ = filled_ = 0;
-        rescue_->clear_front();
-        rescue_->discard(); // a cancelled read's bytes belong to the old position
         drop_read_lease_if_idle();
         return {};
     }
@@ -322,7 +320,7 @@ class Ring {
     }
     // A read may not start: another read is in flight (its bytes and this one's would race for
     // the buffer), or — a file — a write (the position).
-    [[nodiscard]] inline bool read_blocked() const noexcept {
+    [[nodiscard, gnu::always_inline]] inline bool read_blocked() const noexcept {
         if constexpr (IO::seekable)
             return rescue_->busy();
         else
@@ -345,15 +343,31 @@ class Ring {
     }
     template <class E>
     detail::Rescued<E, Lease> rescued(E event) {
-        return {std::move(event), detail::InFlight<Lease>(rescue_)};
+        return {std::move(event), detail::InFlight<Lease>(rescue_.shared())};
+    }
+
+    [[gnu::noinline]] Result<void> seek_slow(std::uint64_t offset) noexcept {
+        if (offset > std::uint64_t{INT64_MAX})
+            return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+        if (rescue_->busy()) return busy();
+        end_of_buffer_ = offset;
+        pos_ = filled_ = 0;
+        rescue_->clear_front();
+        rescue_->discard(); // a cancelled read's bytes belong to the old position
+        drop_read_lease_if_idle();
+        return {};
     }
 
     // A read op's result: n bytes at the start of read_buf_, or its error.
-    inline Result<std::span<const std::byte>> after_read(const Result<std::uint32_t>& n) noexcept {
+    [[gnu::always_inline]] inline Result<std::span<const std::byte>> after_read(const Result<std::uint32_t>& n) noexcept {
         pos_ = filled_ = 0;
         if (!n) {
             drop_read_lease_if_idle();
             return std::unexpected(n.error());
+        }
+        if (*n == 0 && read_buf_ && std::size(*read_buf_) == 0) [[unlikely]] {
+            read_buf_.reset(); // a policy's empty lease: 0 bytes read is not end of file
+            return std::unexpected(std::make_error_code(std::errc::invalid_argument));
         }
         filled_ = *n;
         end_of_buffer_ += *n;
@@ -361,18 +375,18 @@ class Ring {
         return buffered();
     }
 
-    static Lease take(std::optional<Lease>& slot) noexcept {
+    [[gnu::always_inline]] static inline Lease take(std::optional<Lease>& slot) noexcept {
         Lease l = std::move(*slot);
         slot.reset();
         return l;
     }
 
-    std::span<const std::byte> buffered() const noexcept {
+    [[gnu::always_inline]] inline std::span<const std::byte> buffered() const noexcept {
         if (!read_buf_) return {};
         return std::span<const std::byte>(std::data(*read_buf_) + pos_, filled_ - pos_);
     }
 
-    void drop_read_lease_if_idle() noexcept {
+    [[gnu::always_inline]] inline void drop_read_lease_if_idle() noexcept {
         if constexpr (!Policy::keep_leases)
             if (pos_ == filled_) read_buf_.reset();
     }
@@ -401,7 +415,7 @@ class Ring {
     std::optional<std::chrono::nanoseconds> read_timeout_;
     // What a read whose coroutine was destroyed received, for the next read.
     // It also holds bytes put back in front (read_exact's, a dropped read's), served first.
-    std::shared_ptr<detail::ReadRescue<Lease>> rescue_ = std::make_shared<detail::ReadRescue<Lease>>();
+    detail::RescueOwner<Lease> rescue_;
 };
 
 // Ring::fill_buf()'s awaitable. Awaited once, as an rvalue; movable until then (a when_any
@@ -423,8 +437,11 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     }
     FillBuf(const FillBuf&) = delete;
     FillBuf& operator=(const FillBuf&) = delete;
-    ~FillBuf() {
-        if (path_ == Path::op) op_.~ReadSubmission(); // cancels the read if still in flight
+    [[gnu::always_inline, gnu::flatten]] inline ~FillBuf() {
+        if (path_ == Path::op)
+            op_.~ReadSubmission(); // cancels the read if still in flight
+        else if (path_ == Path::slow) [[unlikely]]
+            slow_.~Slow();
     }
 
     // Awaited once (detail::AwaitOnce's rule): a FillBuf awaited before, or moved from, is spent —
@@ -457,82 +474,95 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     enum class Path : std::uint8_t { unset, ready, op, slow };
 
     // Bytes at hand: ready. One plain read can go now: it is prepared here and submitted in
-    // suspend. Anything else: the slow path's Task.
-    inline bool ready() {
+    // suspend. That much is inlined into the awaiting coroutine; anything else is ready_slow.
+    [[gnu::always_inline, gnu::flatten]] inline bool ready() {
         Ring& r = *ring_;
-        if (r.rescue_->has_front()) [[unlikely]]
-            return ready_with(r.rescue_->front());
-        if (r.pos_ < r.filled_) return ready_with(r.buffered());
-        if constexpr (!KernelSelectsBuffers<Policy>) {
-            if (!r.read_timeout_ && r.rescue_->quiet() && !r.read_blocked()) [[likely]] {
-                const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
-                if (!r.read_buf_) {
-                    if constexpr (requires { r.policy_.try_lease(); }) {
-                        if (auto lease = r.policy_.try_lease()) [[likely]] {
-                            if (!*lease) [[unlikely]]
-                                return ready_with(std::unexpected(lease->error()));
-                            return submit_read(std::move(**lease), at);
-                        }
+        if (!r.rescue_->has_front()) [[likely]] {
+            if (r.pos_ < r.filled_) return ready_with(r.buffered());
+            if constexpr (!KernelSelectsBuffers<Policy>) {
+                if (!r.read_timeout_ && r.rescue_->quiet() && !r.read_blocked()) [[likely]] {
+                    const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
+                    if constexpr (requires { r.policy_.lease_into(r.read_buf_); }) {
+                        if (r.read_buf_ || r.policy_.lease_into(r.read_buf_)) [[likely]]
+                            return submit_read(take(r.read_buf_), at);
                     } else {
-                        auto acquire = r.policy_.acquire(Poster(*r.driver_));
-                        if (acquire.await_ready()) {
-                            auto lease = acquire.await_resume();
-                            if (!lease) [[unlikely]]
-                                return ready_with(std::unexpected(lease.error()));
-                            r.read_buf_.emplace(std::move(*lease));
-                        }
+                        if (r.read_buf_) [[likely]]
+                            return submit_read(take(r.read_buf_), at);
                     }
-                }
-                if (r.read_buf_) [[likely]] {
-                    const bool submitted = submit_read(std::move(*r.read_buf_), at);
-                    r.read_buf_.reset();
-                    return submitted;
                 }
             }
         }
-        slow_.emplace(r.fill_buf_slow());
+        return ready_slow();
+    }
+    // Bytes put back in front; a lease an acquire() gives at once; else the slow path's Task.
+    [[gnu::noinline]] bool ready_slow() {
+        Ring& r = *ring_;
+        if (r.rescue_->has_front()) return ready_with(r.rescue_->front());
+        if constexpr (!KernelSelectsBuffers<Policy> && !requires { r.policy_.lease_into(r.read_buf_); }) {
+            if (!r.read_timeout_ && r.rescue_->quiet() && !r.read_blocked() && !r.read_buf_) {
+                auto acquire = r.policy_.acquire(Poster(*r.driver_));
+                if (acquire.await_ready()) {
+                    auto lease = acquire.await_resume();
+                    if (!lease) return ready_with(std::unexpected(lease.error()));
+                    const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
+                    return submit_read(std::move(*lease), at);
+                }
+            }
+        }
+        std::construct_at(&slow_, r.fill_buf_slow());
         path_ = Path::slow;
         return false;
     }
     // The read op, built in place: the lease is moved once, into the event.
-    inline bool submit_read(Lease&& lease, std::uint64_t at) {
+    [[gnu::always_inline]] inline bool submit_read(Lease&& lease, std::uint64_t at) {
         Ring& r = *ring_;
-        std::construct_at(&op_, *r.driver_, std::in_place,
-                          ReadEvent{r.io_.native_handle(), std::move(lease), at}, r.rescue_);
+        ::new (static_cast<void*>(&op_)) ReadSubmission(
+            *r.driver_, std::in_place, ReadEvent{r.io_.native_handle(), std::move(lease), at}, r.rescue_.shared());
         path_ = Path::op;
         return false;
     }
-    inline bool ready_with(Value v) noexcept {
+    [[gnu::always_inline]] inline bool ready_with(Value v) noexcept {
         value_ = v;
         path_ = Path::ready;
         return true;
     }
     template <class P>
-    inline std::coroutine_handle<> suspend(std::coroutine_handle<P> h) {
+    [[gnu::always_inline]] inline std::coroutine_handle<> suspend(std::coroutine_handle<P> h) {
         if (path_ == Path::op) [[likely]]
             return std::move(op_).operator co_await().await_suspend(h) ? std::noop_coroutine()
                                                                          : std::coroutine_handle<>(h);
-        slow_awaiter_.emplace(std::move(*slow_).operator co_await());
-        return slow_awaiter_->await_suspend(h);
+        return suspend_slow(h);
     }
-    inline Value resume() {
+    template <class P>
+    [[gnu::noinline]] std::coroutine_handle<> suspend_slow(std::coroutine_handle<P> h) {
+        slow_.awaiter.emplace(std::move(slow_.task).operator co_await());
+        return slow_.awaiter->await_suspend(h);
+    }
+    [[gnu::always_inline, gnu::flatten]] inline Value resume() {
         if (path_ == Path::op) [[likely]] {
             auto [event, n] = std::move(op_).operator co_await().await_resume();
             ring_->read_buf_.emplace(std::move(event.inner.buf));
             return ring_->after_read(n);
         }
-        if (path_ == Path::slow) return slow_awaiter_->await_resume();
+        return resume_slow();
+    }
+    [[gnu::noinline]] Value resume_slow() {
+        if (path_ == Path::slow) return slow_.awaiter->await_resume();
         return value_;
     }
 
     Ring* ring_;
     Path path_ = Path::unset;
     Value value_{};
-    union { // alive while path_ is Path::op: no engaged flag, no reset before it is built
-        ReadSubmission op_;
+    struct Slow {
+        explicit Slow(Task<Value> t) noexcept : task(std::move(t)) {}
+        Task<Value> task;
+        std::optional<typename Task<Value>::Awaiter> awaiter;
     };
-    std::optional<Task<Value>> slow_;
-    std::optional<typename Task<Value>::Awaiter> slow_awaiter_;
+    union { // op_ alive while path_ is Path::op, slow_ while Path::slow: no engaged flags
+        ReadSubmission op_;
+        Slow slow_;
+    };
 };
 
 export template <io::IoObject IO, Drive D>

@@ -102,6 +102,7 @@ export import :drivers.local;
 // detail: nothing exported, re-exported so instantiations can reach it
 export import :detail.sqe;
 export import :detail.await_once;
+export import :detail.slot;
 export import :detail.recycler;
 export import :detail.iovecs;
 export import :detail.uring;

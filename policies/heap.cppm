@@ -18,6 +18,8 @@ namespace ringbahn::policies {
 // Ring, or a Cancellation after the CQE — lets go.
 export template <std::size_t Size>
 class HeapBuffer {
+    static_assert(Size > 0, "a read into 0 bytes returns 0: it would look like end of file");
+
   public:
     static constexpr bool owns_stable_bytes = true; // OwnedBuffer: the bytes are on the heap
     HeapBuffer() : data_(std::make_unique_for_overwrite<std::byte[]>(Size)) {}

@@ -27,12 +27,10 @@ export struct Pooled {
     [[nodiscard]] inline BufferPool::Acquire acquire(Poster waker) {
         return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
     }
-    // Without waiting: a lease, an error, or nullopt where acquire() would wait (the Ring's
-    // read takes this path first, with no awaiter and no wake-up to arrange).
-    [[nodiscard]] inline std::optional<Result<Lease>> try_lease() {
-        if (!pool) [[unlikely]]
-            return Result<Lease>(std::unexpected(errno_code(EINVAL)));
-        return pool->try_lease();
+    // A lease now into `slot`, or false (acquire() then waits or fails): the Ring's read takes
+    // this path first, with no awaiter and no wake-up to arrange.
+    [[nodiscard, gnu::always_inline]] inline bool lease_into(std::optional<Lease>& slot) {
+        return pool && pool->lease_into(slot);
     }
 
     std::shared_ptr<BufferPool> pool;

@@ -68,7 +68,10 @@ class MultishotStream : private detail::Operation<D> {
     MultishotStream& operator=(const MultishotStream&) = delete;
 
     // CQEs in the inbox, and those still to come, go to the event's cancel (Operation::leave).
+    // A coroutine still suspended in next() is left suspended, never resumed, and may be
+    // destroyed after the stream (NextCqe::orphan).
     ~MultishotStream() {
+        if (next_ != nullptr) next_->orphan();
         if (completion_ == nullptr) return;
         this->leave([this](Completion& c) noexcept { return c.close_stream(std::move(event_).cancel()); });
     }
@@ -114,7 +117,7 @@ class MultishotStream : private detail::Operation<D> {
     // armed, and what arrives later waits in the inbox for the next next().
     struct NextCqe {
         static constexpr Cqe stopped{-ECANCELED, IORING_CQE_F_MORE};
-        MultishotStream& s;
+        MultishotStream* s; // null once the stream went away first (orphan)
         std::optional<Cqe> ready{};
         std::coroutine_handle<> handle{};
         StopScope* scope = nullptr;
@@ -124,27 +127,39 @@ class MultishotStream : private detail::Operation<D> {
         // after its driver (a frame the user owns), and must not unpost from a dead one.
         std::optional<Poster> poster{};
 
-        NextCqe(MultishotStream& stream) noexcept : s(stream) {}
+        NextCqe(MultishotStream& stream) noexcept : s(&stream) {}
         NextCqe(const NextCqe&) = delete;
         // Destroyed while waiting (the coroutine calling next() was destroyed): unregister.
         ~NextCqe() {
             if (scope) scope->detach();
             if (posted) poster->unpost(handle);
-            if (waiting && s.completion_ != nullptr) s.completion_->forget_waiter();
+            if (s == nullptr) return;
+            if (waiting && s->completion_ != nullptr) s->completion_->forget_waiter();
+            if (s->next_ == this) s->next_ = nullptr;
+        }
+        // The stream is destroyed while we wait: nobody will resume us (its op is closed, a
+        // posting is taken back), and the stream must not be touched from here on. The frame
+        // stays suspended until its owner destroys it.
+        void orphan() noexcept {
+            if (posted) poster->unpost(handle);
+            posted = false;
+            waiting = false;
+            s = nullptr;
         }
 
         bool await_ready() const noexcept { return false; }
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
             handle = h;
-            const bool arm = s.completion_ == nullptr;
+            s->next_ = this;
+            const bool arm = s->completion_ == nullptr;
             if (arm) {
-                s.completion_ = new Completion({}, 1);
-                s.completion_->make_stream();
+                s->completion_ = new Completion({}, 1);
+                s->completion_->make_stream();
             }
             bool wait = true;
             const auto do_register = [&]() noexcept {
-                ready = s.completion_->take(h); // empty when arming: registers h for the first CQE
+                ready = s->completion_->take(h); // empty when arming: registers h for the first CQE
                 waiting = wait = !ready;
             };
             if (StopScope* sc = stop_scope_of(h)) {
@@ -152,7 +167,7 @@ class MultishotStream : private detail::Operation<D> {
                 // Under the scope's lock: a resumption by K detaches first, so it waits for us.
                 if (!sc->attach_then(this, &NextCqe::on_stop, do_register)) {
                     scope = nullptr;
-                    if (arm) std::exchange(s.completion_, nullptr)->discard(); // never armed
+                    if (arm) std::exchange(s->completion_, nullptr)->discard(); // never armed
                     ready = stopped;
                     return false;
                 }
@@ -160,37 +175,38 @@ class MultishotStream : private detail::Operation<D> {
                 do_register();
             }
             if (!arm) return wait;
-            ++s.arms_;
-            const int refused = s.request(1, &MultishotStream::on_grant); // may resume h elsewhere
+            ++s->arms_;
+            const int refused = s->request(1, &MultishotStream::on_grant); // may resume h elsewhere
             if (refused == 0) return true;
             // Refused inside acquire (another thread's LocalDriver, a ring too small): nothing
             // reached the kernel and nobody else will resume h. The stream ends this arming
             // with the refusal, as if the kernel had answered it.
             if (scope) std::exchange(scope, nullptr)->detach();
-            s.completion_->forget_waiter();
-            std::exchange(s.completion_, nullptr)->discard();
-            s.phase_.store(Phase::idle, std::memory_order_relaxed);
+            s->completion_->forget_waiter();
+            std::exchange(s->completion_, nullptr)->discard();
+            s->phase_.store(Phase::idle, std::memory_order_relaxed);
             waiting = false;
             ready = Cqe{-refused, 0};
             return false;
         }
         Cqe await_resume() noexcept {
             if (scope) std::exchange(scope, nullptr)->detach();
+            s->next_ = nullptr;
             waiting = false;
             posted = false;
             if (ready) return *ready;
-            return *s.completion_->take(); // K resumed us after appending one
+            return *s->completion_->take(); // K resumed us after appending one
         }
 
         // Under the scope's lock. If K has not taken our handle yet, nobody will: we resume
         // ourselves through the driver, with `stopped`.
         static void on_stop(void* leaf) noexcept {
             auto& self = *static_cast<NextCqe*>(leaf);
-            if (!self.waiting || self.s.completion_ == nullptr || !self.s.completion_->forget_waiter()) return;
+            if (!self.waiting || self.s == nullptr || self.s->completion_ == nullptr || !self.s->completion_->forget_waiter()) return;
             self.ready = stopped;
             self.waiting = false;
             self.posted = true;
-            self.poster.emplace(*self.s.driver_);
+            self.poster.emplace(*self.s->driver_);
             self.poster->post(self.handle);
         }
     };
@@ -207,6 +223,7 @@ class MultishotStream : private detail::Operation<D> {
     std::optional<std::error_code> end_; // the final error, returned from now on
     bool eof_ = false;                   // end of file: an empty item from now on
     std::uint32_t arms_ = 0;
+    NextCqe* next_ = nullptr; // the next() suspended now, if any
 };
 
 // Streams over the multishot events.

@@ -95,7 +95,7 @@ class Operation : protected SlotRequest {
     std::atomic<Phase> phase_{Phase::idle};
 
   private:
-    int* refusal_ = nullptr; // request()'s local, for a refusal inside acquire()
+    int* refusal_; // request()'s local, for a refusal inside acquire(); set by request()
 };
 
 } // namespace ringbahn::detail

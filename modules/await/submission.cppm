@@ -20,6 +20,7 @@ import :protocol.error;
 import :protocol.event;
 import :protocol.op_handle;
 import :detail.await_once;
+import :detail.slot;
 import :detail.sqe;
 import :protocol.slot_request;
 import :await.operation;
@@ -51,15 +52,15 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
     static_assert(Event<E> && Drive<D>);
     // A multishot event posts many CQEs, each producing something (an fd, a buffer): only a
     // MultishotStream takes them all. Submitted as one op, all but the last would be dropped.
-    static_assert(!requires { typename E::Item; }, "multishot events go through a MultishotStream "
+    static_assert(!Multishot<E>, "multishot events go through a MultishotStream "
                                                    "(accept_stream, recv_stream, poll_stream)");
 
   public:
-    Submission(D& driver, E event) : Op(driver), event_(std::move(event)) {}
+    Submission(D& driver, E event) : Op(driver), event_(std::in_place, std::move(event)) {}
     // The event built in place from `args` (a hot caller saves moving its buffers through
     // by-value parameters).
     template <class... Args>
-    Submission(D& driver, std::in_place_t, Args&&... args)
+    [[gnu::always_inline, gnu::flatten]] inline Submission(D& driver, std::in_place_t, Args&&... args)
         : Op(driver), event_(std::in_place, std::forward<Args>(args)...) {}
     // Movable until awaited (combinators take awaitables by value); never after. The one moved
     // from is spent, as an awaited one is: awaiting it gives EINVAL (detail::AwaitOnce).
@@ -67,11 +68,13 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
     // empty, and the op stays where it runs.
     Submission(Submission&& other) noexcept
         : Op(other.spent() ? nullptr : std::exchange(other.driver_, nullptr)),
-          event_(other.completion_ ? std::nullopt : std::move(other.event_)) {}
+          event_() {
+        if (other.completion_ == nullptr && other.event_) event_.emplace(std::move(*other.event_));
+    }
     Submission(const Submission&) = delete;
     Submission& operator=(const Submission&) = delete;
 
-    ~Submission() {
+    [[gnu::always_inline, gnu::flatten]] inline ~Submission() {
         if (completion_ != nullptr) [[unlikely]]
             abandon(); // else never awaited, or finished: nothing to do
     }
@@ -100,15 +103,24 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
     [[gnu::always_inline]] inline bool suspend(std::coroutine_handle<P> awaiting) {
         const std::uint32_t sqes = event_->sqes_needed();
         completion_ = new Completion(awaiting, sqes);
-        if (sqes == 1 && stop_scope_of(awaiting) == nullptr && sqe_direct()) [[likely]]
+        if (sqes == 1 && stop_scope_of(awaiting) == nullptr && sqe_direct<false>()) [[likely]]
             return true;
         return suspend_slow(awaiting);
     }
     // One SQE filled straight from the driver's SQ, if it allows that (DirectSqe) and has room.
+    // `scoped`: a StopScope may be attached (else there is none: no stop to race with).
+    template <bool scoped>
     [[gnu::always_inline]] inline bool sqe_direct() noexcept {
         if constexpr (DirectSqe<D>) {
             if (::io_uring_sqe* sqe = driver_->sqe_now()) [[likely]] {
-                fill({sqe, 1});
+                if constexpr (scoped) {
+                    fill({sqe, 1});
+                } else {
+                    if constexpr (RecordsSqeResults<E>)
+                        completion_->record_sqe_results(event_->sqe_results());
+                    hand_to_kernel({sqe, 1});
+                    this->mark_granted();
+                }
                 driver_->sqe_filled(*sqe);
                 return true;
             }
@@ -126,7 +138,7 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
             }
             scope_ = scope;
         }
-        if (sqes == 1 && sqe_direct()) return true;
+        if (sqes == 1 && sqe_direct<true>()) return true;
         // From here the op may complete and resume `awaiting` on another thread before
         // request returns, destroying this awaiter: touch no member afterwards, unless refused
         // (the driver can never serve it; nobody else has it).
@@ -215,7 +227,7 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
         completion_->refuse(err);
     }
 
-    std::optional<E> event_;
+    detail::Slot<E> event_; // empty only in one moved while in flight
     StopScope* scope_ = nullptr; // attached while suspended, if our chain has one
     std::atomic<bool> stop_{false};
 };

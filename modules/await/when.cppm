@@ -127,9 +127,13 @@ class Branch {
         void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
             value.emplace(std::forward<U>(v));
         }
-        void unhandled_exception() noexcept { std::terminate(); } // IO results are values
+        // IO results are values; anything thrown (a spent awaitable's std::system_error, the
+        // user's own) is rethrown to the awaiter of when_all / when_any when it takes the values.
+        void unhandled_exception() noexcept { error = std::current_exception(); }
+        std::exception_ptr error;
     };
 
+    Branch() noexcept = default; // none: a spent WhenAwaiter's
     explicit Branch(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
     Branch(Branch&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
     Branch& operator=(Branch&&) = delete;
@@ -151,6 +155,11 @@ class Branch {
             give_back(*v);
         }
         std::exchange(handle_, {}).destroy();
+    }
+    // A branch that threw: rethrown before any value is taken, so the other branches' values
+    // stay in their branches and are given back (closed, freed) with them.
+    void rethrow_if_failed() const {
+        if (handle_.promise().error) std::rethrow_exception(handle_.promise().error);
     }
     T take() noexcept {
         handle_.promise().scope.claimed();
@@ -182,8 +191,12 @@ class WhenAwaiter {
     explicit WhenAwaiter(As... as) : branches_(branch(std::move(as))...) {}
     // Movable until awaited (so it can be a branch of another when_all / when_any). The one
     // moved from is spent, as an awaited one is (detail::AwaitOnce).
+    // Moved once awaited (while its branches run, through a pointer from elsewhere): the new
+    // one is spent and empty, and the branches stay with the one that runs them.
     WhenAwaiter(WhenAwaiter&& other) noexcept
-        : spent_(std::exchange(other.spent_, true)), branches_(std::move(other.branches_)) {}
+        : spent_(std::exchange(other.spent_, true)),
+          branches_(spent_ ? std::tuple<Branch<branch_value_t<As>>...>{}
+                           : std::move(other.branches_)) {}
     ~WhenAwaiter() {
         if (outer_) outer_->detach();
     }
@@ -231,8 +244,9 @@ class WhenAwaiter {
         // The parent's own arrival: the last one in resumes it (here: do not suspend at all).
         return join_.pending.fetch_sub(1, std::memory_order_acq_rel) != 1;
     }
-    auto resume() noexcept {
+    auto resume() {
         if (outer_) std::exchange(outer_, nullptr)->detach();
+        std::apply([](auto&... b) { (b.rethrow_if_failed(), ...); }, branches_);
         auto values = std::apply(
             [](auto&... b) { return std::tuple<branch_value_t<As>...>(b.take()...); }, branches_);
         if constexpr (Any)

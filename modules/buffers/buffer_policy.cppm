@@ -23,8 +23,9 @@ namespace ringbahn {
 //    pool in fail mode is empty). It may suspend (a pool in wait mode); then it is resumed
 //    through `poster` — on the Ring's driver, at its next loop turn, never inline from whoever
 //    returned a lease — and destroying it while it waits withdraws the request.
-//  * optional: try_lease() → std::optional<Result<Lease>>, a lease or an error now, or nullopt
-//    where acquire() would wait. A Ring's read tries it first: no awaiter, no wake-up to arrange.
+//  * optional: lease_into(std::optional<Lease>& slot) → bool: a lease into the empty slot now,
+//    or false where acquire() would wait or fail. A Ring's read tries it first: no awaiter, no
+//    wake-up to arrange, no error to carry (acquire() gives that).
 //  * `registered`: leases are FixedBuffers in memory registered with the Ring's driver, and
 //    the Ring uses READ_FIXED / WRITE_FIXED.
 //  * `keep_leases`: a Ring may keep a lease between ops (one buffer per Ring); when false it

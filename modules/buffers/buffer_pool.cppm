@@ -42,7 +42,7 @@ export class BufferPool;
 export class PoolLease {
   public:
     static constexpr bool owns_stable_bytes = true; // OwnedBuffer: the bytes are in the slab
-    inline PoolLease(PoolLease&& o) noexcept
+    [[gnu::always_inline]] inline PoolLease(PoolLease&& o) noexcept
         : pool_(std::exchange(o.pool_, nullptr)), data_(o.data_), size_(o.size_), index_(o.index_) {}
     inline PoolLease& operator=(PoolLease&& o) noexcept {
         if (this != &o) {
@@ -54,7 +54,7 @@ export class PoolLease {
         }
         return *this;
     }
-    inline ~PoolLease() { give_back(); }
+    [[gnu::always_inline]] inline ~PoolLease() { give_back(); }
 
     [[nodiscard]] inline std::byte* data() noexcept { return data_; }
     [[nodiscard]] inline const std::byte* data() const noexcept { return data_; }
@@ -98,9 +98,9 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     }
 
     BufferPool(Private, std::byte* slab, std::uint16_t count, std::size_t size, WhenEmpty mode)
-        : slab_(slab), count_(count), size_(size), mode_(mode) {
-        free_.reserve(count);
-        for (std::uint16_t i = count; i > 0; --i) free_.push_back(std::uint16_t(i - 1));
+        : slab_(slab), count_(count), size_(size), mode_(mode),
+          free_(std::make_unique<std::uint16_t[]>(count)), free_count_(count) {
+        for (std::uint16_t i = 0; i < count; ++i) free_[i] = std::uint16_t(count - 1 - i);
     }
     BufferPool(const BufferPool&) = delete;
     BufferPool& operator=(const BufferPool&) = delete;
@@ -117,7 +117,10 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
         // Holds the pool: an awaiter may outlive every other owner of it.
         inline Acquire(std::shared_ptr<BufferPool> pool, Poster waker) noexcept
             : pool_(std::move(pool)), waker_(waker) {}
-        inline Acquire(Acquire&& o) noexcept : pool_(std::move(o.pool_)), waker_(o.waker_) {}
+        // Moved once awaited (parked in the pool's queue, through a pointer from elsewhere): the
+        // parked one keeps its place and its pool; the new one has none (awaiting it: EINVAL).
+        inline Acquire(Acquire&& o) noexcept
+            : pool_(o.parked_ ? nullptr : std::move(o.pool_)), waker_(o.waker_) {}
         Acquire(const Acquire&) = delete;
         inline ~Acquire() {
             if (!parked_) [[likely]]
@@ -179,10 +182,21 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
     [[nodiscard]] inline Acquire acquire(Poster waker) { return Acquire(shared_from_this(), waker); }
     // A lease now, the exhaustion error (WhenEmpty::fail), or nullopt where acquire() would wait.
-    [[nodiscard]] inline std::optional<Result<PoolLease>> try_lease() {
+    [[nodiscard]] std::optional<Result<PoolLease>> try_lease() {
         std::optional<Result<PoolLease>> r;
         (void)try_take(r);
         return r;
+    }
+    // A lease into `slot` (empty) if one is free now; false otherwise — acquire() then waits or
+    // fails. Inlined into a Ring's read: a pop under the spinlock, the lease built in place.
+    [[nodiscard, gnu::always_inline]] inline bool lease_into(std::optional<PoolLease>& slot) {
+        list_lock_.lock();
+        if (free_count_ == 0) [[unlikely]] {
+            list_lock_.unlock();
+            return false;
+        }
+        slot.emplace(take_locked_then_unlock());
+        return true;
     }
     // A lease now, or the exhaustion error (whatever the WhenEmpty mode).
     [[nodiscard]] Result<PoolLease> try_acquire() {
@@ -193,7 +207,7 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
     [[nodiscard]] std::size_t available() const {
         std::lock_guard lock(list_lock_);
-        return free_.size();
+        return free_count_;
     }
     [[nodiscard]] std::uint16_t capacity() const noexcept { return count_; }
     [[nodiscard]] std::size_t buffer_size() const noexcept { return size_; }
@@ -207,14 +221,22 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
   private:
     friend class PoolLease;
 
-    // Under the lock, a free buffer leaves the list as a lease: the first lease out takes the
-    // pool's self-reference.
-    inline PoolLease take_locked() {
-        const std::uint16_t i = free_.back();
-        free_.pop_back();
-        if (out_++ == 0) [[unlikely]]
-            self_ = shared_from_this();
+    // Under the lock, a free buffer leaves the list as a lease, and the lock is released: the
+    // first lease out takes the pool's self-reference (after the unlock: it counts references).
+    [[gnu::always_inline]] inline PoolLease take_locked_then_unlock() {
+        const std::uint16_t i = free_[--free_count_];
+        const bool first = out_++ == 0;
+        list_lock_.unlock();
+        if (first) [[unlikely]]
+            take_self();
         return lease_at(i);
+    }
+    // The first lease out. A last lease coming back meanwhile (another thread) drops a
+    // reference taken here only after this store: both are under the lock.
+    [[gnu::noinline]] void take_self() {
+        std::shared_ptr<BufferPool> self = shared_from_this();
+        std::lock_guard lock(list_lock_);
+        if (out_ != 0 && !self_) self_ = std::move(self);
     }
     inline PoolLease lease_at(std::uint16_t i) noexcept { return PoolLease(this, address_of(i), size_, i); }
     [[nodiscard]] inline std::byte* address_of(std::uint16_t i) const noexcept {
@@ -223,11 +245,12 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
     // Ready now: a free buffer, or (fail mode) the exhaustion error.
     inline bool try_take(std::optional<Result<PoolLease>>& out) {
-        std::unique_lock lock(list_lock_);
-        if (!free_.empty()) [[likely]] {
-            out.emplace(take_locked());
+        list_lock_.lock();
+        if (free_count_ != 0) [[likely]] {
+            out.emplace(take_locked_then_unlock());
             return true;
         }
+        std::unique_lock lock(list_lock_, std::adopt_lock);
         if (mode_ == WhenEmpty::fail) {
             out.emplace(std::unexpected(make_error_code(Errc::pool_exhausted)));
             return true;
@@ -237,11 +260,12 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
     // Queue `a`; false if a buffer came back meanwhile (then `a` has it: do not suspend).
     bool park(Acquire& a, std::coroutine_handle<> h) {
-        std::unique_lock lock(list_lock_);
-        if (!free_.empty()) {
-            a.result_.emplace(take_locked());
+        list_lock_.lock();
+        if (free_count_ != 0) {
+            a.result_.emplace(take_locked_then_unlock());
             return false;
         }
+        std::unique_lock lock(list_lock_, std::adopt_lock);
         a.continuation_ = h;
         a.waiting_ = true;
         a.next_ = nullptr;
@@ -269,15 +293,27 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     // A lease came back: hand it to the oldest waiter (resumed by its driver), or free it.
     // The lease stays out when it goes to a waiter; the last one back drops the self-reference
     // (after the lock: that may destroy the pool).
-    inline void give_back(std::uint16_t i) noexcept {
+    [[gnu::always_inline]] inline void give_back(std::uint16_t i) noexcept {
         list_lock_.lock();
-        Acquire* a = head_;
-        if (!a) {
-            free_.push_back(i); // capacity reserved for every buffer: cannot allocate
-            if (--out_ == 0) [[unlikely]]
-                return drop_self_and_unlock();
+        if (head_ == nullptr && out_ != 1) [[likely]] {
+            free_[free_count_++] = i; // room for every buffer: cannot overflow
+            --out_;
             list_lock_.unlock();
             return;
+        }
+        give_back_locked(i);
+    }
+    // A waiter to hand the lease to, or the last lease back.
+    [[gnu::noinline]] void give_back_locked(std::uint16_t i) noexcept {
+        Acquire* a = head_;
+        if (!a) {
+            free_[free_count_++] = i;
+            --out_;
+            if (!self_) { // take_self has not stored it yet: it sees out_ == 0 and will not
+                list_lock_.unlock();
+                return;
+            }
+            return drop_self_and_unlock();
         }
         head_ = a->next_;
         if (!head_) tail_ = nullptr;
@@ -299,14 +335,15 @@ export class BufferPool : public std::enable_shared_from_this<BufferPool> {
     std::uint16_t count_;
     std::size_t size_;
     WhenEmpty mode_;
-    std::vector<std::uint16_t> free_;
+    std::unique_ptr<std::uint16_t[]> free_; // free buffer indexes: a stack, room for all
+    std::uint32_t free_count_;
     Acquire* head_ = nullptr; // waiters, FIFO
     Acquire* tail_ = nullptr;
     std::uint32_t out_ = 0;                // leases out (under the lock)
     std::shared_ptr<BufferPool> self_;     // held while out_ > 0
 };
 
-inline void PoolLease::give_back() noexcept {
+[[gnu::always_inline]] inline void PoolLease::give_back() noexcept {
     if (!pool_) return;
     std::exchange(pool_, nullptr)->give_back(index_);
 }

@@ -30,7 +30,7 @@ namespace ringbahn::detail {
 // if it is not in yet, so bytes are never reordered. Shared by the Ring and the Cancellation;
 // the deposit runs on the reaping thread, the Ring on its owner's.
 template <class Lease>
-class ReadRescue {
+class ReadRescue : public std::enable_shared_from_this<ReadRescue<Lease>> {
   public:
     // The read went to a Cancellation: a deposit will come. Only the Ring's owner calls it.
     void expect() {
@@ -94,7 +94,7 @@ class ReadRescue {
         front_ = std::move(front);
         front_pos_ = 0;
     }
-    [[nodiscard]] inline bool has_front() const noexcept { return front_pos_ < front_.size(); }
+    [[nodiscard, gnu::always_inline]] inline bool has_front() const noexcept { return front_pos_ < front_.size(); }
     [[nodiscard]] inline std::span<const std::byte> front() const noexcept {
         return std::span<const std::byte>(front_).subspan(front_pos_);
     }
@@ -150,22 +150,47 @@ class ReadRescue {
     // first for the buffer or the position. Relaxed: the Ring's user orders its own calls.
     // One flag each (a socket's Ring may read on one thread and write on another): plain stores.
     enum Busy : std::uint8_t { reading = 0, writing = 1 };
-    [[nodiscard]] inline bool busy(Busy what) const noexcept {
+    [[nodiscard, gnu::always_inline]] inline bool busy(Busy what) const noexcept {
         return busy_[what].load(std::memory_order_relaxed);
     }
-    [[nodiscard]] inline bool busy() const noexcept { return busy(reading) || busy(writing); }
+    [[nodiscard, gnu::always_inline]] inline bool busy() const noexcept { return busy(reading) || busy(writing); }
 
     // Nothing kept and no deposit coming (acquire: pairs with deposit's release).
-    [[nodiscard]] inline bool quiet() const noexcept {
+    [[nodiscard, gnu::always_inline]] inline bool quiet() const noexcept {
         return pending_.load(std::memory_order_acquire) == 0 &&
                !has_kept_.load(std::memory_order_acquire);
     }
 
+    [[gnu::always_inline]] inline void begin_op(Busy what) noexcept {
+        busy_[what].store(true, std::memory_order_relaxed);
+    }
+    // An op of the Ring ended (InFlight). If the Ring went first, the rescue kept itself
+    // alive for its ops (orphan): the last one to end lets it go — `this` may be gone after.
+    [[gnu::always_inline]] inline void end_op(Busy what) noexcept {
+        busy_[what].store(false, std::memory_order_relaxed);
+        if (keep_alive_) [[unlikely]]
+            release_if_idle();
+    }
+    // The Ring goes away (destroyed, or assigned over) while an op of it is in flight: that op
+    // refers to the rescue by a plain pointer, so the rescue keeps itself until the op ends.
+    static void orphan(std::shared_ptr<ReadRescue> self) noexcept {
+        ReadRescue* r = self.get();
+        if (r != nullptr && r->busy()) r->keep_alive_ = std::move(self);
+    }
+    // A shared reference for an op's Cancellation, which outlives the op (and maybe the Ring).
+    [[nodiscard]] std::shared_ptr<ReadRescue> share() noexcept {
+        if (keep_alive_) return keep_alive_;
+        return this->shared_from_this();
+    }
+
   private:
-    template <class>
-    friend class InFlight;
+    [[gnu::noinline]] void release_if_idle() noexcept {
+        if (busy()) return;
+        std::shared_ptr<ReadRescue> last = std::move(keep_alive_);
+    } // `last` may be the only reference: the rescue is destroyed here
 
     std::atomic<bool> busy_[2]{};
+    std::shared_ptr<ReadRescue> keep_alive_; // set only while orphaned with an op in flight
     std::mutex mutex_;
     // Written under the lock; read without it on the owner's fast path.
     std::atomic<std::uint32_t> pending_{0};
@@ -180,45 +205,74 @@ class ReadRescue {
 };
 
 // One op of a Ring in flight, for as long as it lives: marks the rescue busy (reading or
-// writing) and shares it. A read op's event holds one (Rescued), so the mark lasts exactly as
-// long as the op — through completion, or until its Cancellation takes the rescue (release).
+// writing). A read op's event holds one (Rescued), so the mark lasts exactly as long as the op —
+// through completion, or until its Cancellation takes a share of the rescue (release). A plain
+// pointer: while an op is in flight the rescue lives, through the Ring or, once the Ring is
+// gone, through itself (ReadRescue::orphan) — no reference count per op.
 template <class Lease>
 class InFlight {
     using Rescue = ReadRescue<Lease>;
 
   public:
-    InFlight(std::shared_ptr<Rescue> r, typename Rescue::Busy what = Rescue::reading) noexcept
-        : r_(std::move(r)), what_(what) {
-        r_->busy_[what_].store(true, std::memory_order_relaxed);
+    [[gnu::always_inline]] inline InFlight(const std::shared_ptr<Rescue>& r,
+                                           typename Rescue::Busy what = Rescue::reading) noexcept
+        : r_(r.get()), what_(what) {
+        r_->begin_op(what_);
     }
-    InFlight(InFlight&& o) noexcept : r_(std::move(o.r_)), what_(o.what_) {}
+    [[gnu::always_inline]] inline InFlight(InFlight&& o) noexcept
+        : r_(std::exchange(o.r_, nullptr)), what_(o.what_) {}
     InFlight& operator=(InFlight&& o) noexcept {
         if (this != &o) {
             clear();
-            r_ = std::move(o.r_);
+            r_ = std::exchange(o.r_, nullptr);
             what_ = o.what_;
         }
         return *this;
     }
-    ~InFlight() { clear(); }
+    [[gnu::always_inline]] inline ~InFlight() { clear(); }
 
-    [[nodiscard]] inline Rescue* operator->() const noexcept { return r_.get(); }
+    [[nodiscard]] inline Rescue* operator->() const noexcept { return r_; }
     [[nodiscard]] inline explicit operator bool() const noexcept { return r_ != nullptr; }
-    // The op was abandoned: no longer the Ring's op in flight; the rescue goes to its
-    // Cancellation.
+    // The op was abandoned: no longer the Ring's op in flight; its Cancellation gets a share.
     [[nodiscard]] inline std::shared_ptr<Rescue> release() && noexcept {
-        clear_mark();
-        return std::move(r_);
+        Rescue* r = std::exchange(r_, nullptr);
+        std::shared_ptr<Rescue> shared = r->share();
+        r->end_op(what_);
+        return shared;
     }
 
   private:
-    inline void clear() noexcept {
-        if (r_) clear_mark();
+    [[gnu::always_inline]] inline void clear() noexcept {
+        if (r_) std::exchange(r_, nullptr)->end_op(what_);
     }
-    inline void clear_mark() noexcept { r_->busy_[what_].store(false, std::memory_order_relaxed); }
 
-    std::shared_ptr<Rescue> r_;
+    Rescue* r_;
     typename Rescue::Busy what_;
+};
+
+// The Ring's reference to its rescue: going away with an op in flight, it leaves the rescue
+// keeping itself (ReadRescue::orphan) for that op.
+template <class Lease>
+class RescueOwner {
+    using Rescue = ReadRescue<Lease>;
+
+  public:
+    RescueOwner() : p_(std::make_shared<Rescue>()) {}
+    RescueOwner(RescueOwner&&) noexcept = default;
+    RescueOwner& operator=(RescueOwner&& o) noexcept {
+        if (this != &o) {
+            Rescue::orphan(std::move(p_));
+            p_ = std::move(o.p_);
+        }
+        return *this;
+    }
+    ~RescueOwner() { Rescue::orphan(std::move(p_)); }
+
+    [[nodiscard, gnu::always_inline]] inline Rescue* operator->() const noexcept { return p_.get(); }
+    [[nodiscard, gnu::always_inline]] inline const std::shared_ptr<Rescue>& shared() const noexcept { return p_; }
+
+  private:
+    std::shared_ptr<Rescue> p_;
 };
 
 // A Ring read that returned into a when_any / when_all branch: its bytes are already copied

@@ -175,23 +175,24 @@ class Uring {
             flushed = false;
             handled += tail - start;
             const bool fast = exclusive_ && !tearing_down_; // else every CQE goes to dispatch()
-            std::uint32_t finished = 0;
             // Wrap-safe "head before tail": a nested reap may have moved the head past it.
+            // in_flight_ is counted down as each CQE is handled (nested reaps count their own).
             for (unsigned head; static_cast<std::int32_t>(tail - (head = *khead)) > 0;) {
                 const ::io_uring_cqe& c = cqes[head & mask];
                 const std::uint64_t user_data = c.user_data;
                 const std::int32_t res = c.res;
                 const std::uint32_t flags = c.flags;
                 std::atomic_ref<unsigned>(*khead).store(head + 1, std::memory_order_release);
-                // Most CQEs: the only CQE of a plain op, resumed right here.
-                if (fast && (user_data & message_tag) == 0 && user_data != 0 &&
+                // Most CQEs: the only CQE of a plain op, resumed right here. One test for a
+                // message, a cancel's or a link SQE's tag; one for the driver's own (0).
+                if (fast && (user_data & (message_tag | Completion::tag_mask)) == 0 && user_data != 0 &&
                     Completion::complete_exclusive(user_data, res, flags)) [[likely]] {
-                    ++finished;
+                    --in_flight_;
                     continue;
                 }
-                finished += dispatch(ReapedCqe{user_data, res, flags});
+                in_flight_ -= dispatch(ReapedCqe{user_data, res, flags});
             }
-            settle(finished);
+            settle(0);
         }
     }
     // Moves the CQEs the kernel kept aside into the CQ (enter with GETEVENTS) and counts it.

@@ -3,6 +3,7 @@
 // fixed(event) to run any fd-taking event on a registered file.
 module;
 #include <liburing.h>
+#include <cerrno>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -30,6 +31,8 @@ export struct FilesUpdate {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!fds) [[unlikely]] // moved from
+            return detail::prep_error(sqes[0], EINVAL);
         detail::prep_rw(sqes[0], IORING_OP_FILES_UPDATE, -1, fds->data(),
                         detail::clamp_u32(fds->size()), offset);
     }
@@ -39,7 +42,7 @@ static_assert(Event<FilesUpdate>);
 
 // fixed(Read<>{slot, buf}): the event's fd field holds a slot of the registered file table,
 // and its first SQE says so (IOSQE_FIXED_FILE): the kernel skips the fd lookup and refcount.
-export template <Event E>
+export template <SingleShot E>
 struct Fixed {
     E event;
 
@@ -72,7 +75,7 @@ struct Fixed {
     [[nodiscard]] inline Cancellation cancel() && noexcept { return std::move(event).cancel(); }
 };
 
-export template <Event E>
+export template <SingleShot E>
 [[nodiscard]] inline Fixed<E> fixed(E event) {
     return Fixed<E>{std::move(event)};
 }

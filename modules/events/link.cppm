@@ -58,7 +58,7 @@ Cancellation cancel_each(std::array<Cancellation, N> parts, std::array<std::uint
 // An event with its own output (an fd-making op: accept, openat, socket) is not linked either:
 // a link's results are bare values, and an fd must come back owned. with_timeout keeps it.
 template <class E>
-concept Nestable = Event<E> && !RecordsSqeResults<E>;
+concept Nestable = SingleShot<E> && !RecordsSqeResults<E>;
 template <class E>
 concept Linkable = Nestable<E> && !HasOutput<E>;
 
@@ -88,6 +88,10 @@ struct Link {
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return total_sqes(); }
     [[nodiscard]] inline Cqe* sqe_results() noexcept { return results.get(); }
     inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!results) [[unlikely]] { // a link moved from: its events are empty too
+            for (auto& sqe : sqes) detail::prep_error(sqe, EINVAL);
+            return;
+        }
         std::size_t at = 0;
         std::apply([&](auto&... e) {
             ((e.prepare(key, sqes.subspan(at, e.sqes_needed())), at += e.sqes_needed()), ...);
@@ -101,7 +105,9 @@ struct Link {
             ((forward_granted(e, user_data | (std::uint64_t{first} << 1)), first += e.sqes_needed()), ...);
         }, events);
     }
-    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
+    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t) noexcept {
+        if (!results) [[unlikely]]
+            return cqe_result(res); // moved from: prepare made every SQE fail with EINVAL
         const auto last = last_sqes();
         Result<std::uint32_t> out = static_cast<std::uint32_t>(size);
         [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -159,13 +165,19 @@ struct WithTimeout {
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return event.sqes_needed() + 1; }
     [[nodiscard]] inline Cqe* sqe_results() noexcept { return results.get(); }
     inline void prepare(const PrepareKey& key, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!when || !results) [[unlikely]] { // moved from
+            for (auto& sqe : sqes) detail::prep_error(sqe, EINVAL);
+            return;
+        }
         const std::uint32_t n = event.sqes_needed();
         event.prepare(key, sqes.first(n));
         for (std::uint32_t i = 0; i < n; ++i) sqes[i].flags |= IOSQE_IO_LINK;
         detail::prep_rw(sqes[n], IORING_OP_LINK_TIMEOUT, -1, when.get(), 1, 0);
     }
     inline void granted(std::uint64_t user_data) noexcept { forward_granted(event, user_data); }
-    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t, std::uint32_t) noexcept {
+    [[nodiscard]] inline Result<std::uint32_t> finish(std::int32_t res, std::uint32_t) noexcept {
+        if (!results) [[unlikely]]
+            return cqe_result(res); // moved from: prepare made every SQE fail with EINVAL
         const Cqe op = results[event.sqes_needed() - 1];
         const Cqe timer = results[event.sqes_needed()];
         // The event's own finish runs either way, once: it may hold something to clear or

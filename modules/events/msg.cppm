@@ -83,6 +83,10 @@ struct Recvmsg {
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
         if (!header || !iov.refresh(bufs)) return detail::prep_error(sqes[0], EINVAL);
         header->msg.msg_iov = const_cast<::iovec*>(iov.data());
+        // Each receive has room for any sender's address: the last one shrank msg_namelen to
+        // its own, and a resubmitted event would cut the next sender's short.
+        header->msg.msg_name = &header->peer;
+        header->msg.msg_namelen = sizeof(::sockaddr_storage);
         detail::prep_rw(sqes[0], IORING_OP_RECVMSG, fd, &header->msg, 1, 0);
         sqes[0].msg_flags = static_cast<std::uint32_t>(flags);
     }

@@ -54,6 +54,8 @@ export struct Timeout {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!when) [[unlikely]] // moved from
+            return detail::prep_error(sqes[0], EINVAL);
         detail::prep_rw(sqes[0], IORING_OP_TIMEOUT, -1, when.get(), 1, count);
         if (timer_expiry_can_succeed()) sqes[0].timeout_flags = IORING_TIMEOUT_ETIME_SUCCESS;
     }
@@ -94,6 +96,8 @@ export struct TimeoutUpdate {
 
     [[nodiscard]] inline std::uint32_t sqes_needed() const noexcept { return 1; }
     inline void prepare(const PrepareKey&, std::span<::io_uring_sqe> sqes) noexcept {
+        if (!when) [[unlikely]] // moved from
+            return detail::prep_error(sqes[0], EINVAL);
         detail::prep_rw(sqes[0], IORING_OP_TIMEOUT_REMOVE, -1, nullptr, 0,
                         reinterpret_cast<std::uintptr_t>(when.get()));
         sqes[0].addr = target.target();

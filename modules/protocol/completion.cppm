@@ -148,13 +148,13 @@ export class Completion {
     // Before the op is granted: K writes SQE i's CQE to results[i] (linked ops).
     inline void record_sqe_results(Cqe* results) noexcept {
         sqe_results_ = results;
-        plain_ = false;
+        plain_.store(false, std::memory_order_relaxed);
     }
 
     // Before the op is granted: make it a multishot op whose CQEs go to an inbox.
     inline void make_stream() {
         inbox_ = new Inbox();
-        plain_ = false;
+        plain_.store(false, std::memory_order_relaxed);
     }
 
     // The driver's CQE dispatch: routes one CQE of ours (user_data != 0) to its state.
@@ -168,7 +168,7 @@ export class Completion {
                                              bool exclusive = false) noexcept {
         auto* self = reinterpret_cast<Completion*>(user_data & ~tag_mask);
         // Most CQEs: the only CQE of a one-SQE op — no index, stream, link or notification.
-        if ((user_data & tag_mask) == 0 && self->plain_ &&
+        if ((user_data & tag_mask) == 0 && self->plain_.load(std::memory_order_relaxed) &&
             !(flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF))) [[likely]] {
             self->res_ = res;
             self->flags_ = flags;
@@ -186,13 +186,14 @@ export class Completion {
 
     // The exclusive driver's fast path (LocalDriver, driver running): the only CQE of a plain op
     // completes it and resumes its awaiter, with plain loads and stores (A and K are one
-    // thread). Returns false, touching nothing, for any other CQE: dispatch() takes it.
+    // thread). `user_data` is an op's own (no tag bits: the caller tested them). Returns false,
+    // touching nothing, for any other CQE: dispatch() takes it. `plain_` is still set only while
+    // the op is plain and submitted (abandon clears it): one test for both.
     [[nodiscard, gnu::always_inline]] static inline bool complete_exclusive(
         std::uint64_t user_data, std::int32_t res, std::uint32_t flags) noexcept {
-        if ((user_data & tag_mask) != 0) return false;
         auto* self = reinterpret_cast<Completion*>(user_data);
-        if (!self->plain_ || (flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF)) ||
-            self->state_.load(std::memory_order_relaxed) != State::submitted) [[unlikely]]
+        if (!self->plain_.load(std::memory_order_relaxed) ||
+            (flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF))) [[unlikely]]
             return false;
         self->res_ = res;
         self->flags_ = flags;
@@ -249,6 +250,7 @@ export class Completion {
     // is gone. Either way, the caller must not touch the state afterwards.
     [[nodiscard]] inline bool abandon(Cancellation storage) noexcept {
         cancellation_ = std::move(storage);
+        plain_.store(false, std::memory_order_relaxed); // not submitted any more: no fast path
         // Reserve the cancel SQE's CQE before K can see `cancelled`: K must not free the state
         // while that CQE may still name it.
         refs_.fetch_add(1, std::memory_order_release); // release: publishes cancellation_ to K
@@ -434,7 +436,10 @@ export class Completion {
     std::uint32_t sqes_left_;            // K only
     std::uint8_t sqes_total_;
     std::uint8_t cancel_retries_ = 0;    // K only
-    bool plain_ = sqes_total_ == 1;      // one SQE, no stream, no per-SQE results: fast dispatch
+    // One SQE, no stream, no per-SQE results, not abandoned: the fast dispatch. Atomic only
+    // because abandon clears it while a threaded reaper may read it (either value is safe there:
+    // settle's exchange decides).
+    std::atomic<bool> plain_{sqes_total_ == 1};
     std::atomic<bool> stop_requested_{false};
     std::atomic<std::uint32_t> done_{0}; // links: SQEs whose final CQE is in (written by K)
     std::int32_t res_ = 0;               // written by K before its exchange

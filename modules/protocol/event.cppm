@@ -84,6 +84,15 @@ concept Event = std::movable<E> &&
 } // namespace ringbahn
 
 namespace ringbahn {
+// A multishot event (accept, recv, poll armed once, many CQEs, each producing something): only a
+// MultishotStream takes them all. Submitted as one op — alone, or inside a link, a with_timeout
+// or fixed() — every CQE but the last would be dropped, and with it an fd or a buffer.
+export template <class E>
+concept Multishot = requires { typename E::Item; };
+// Any other event: what submit, link, with_timeout and fixed take.
+export template <class E>
+concept SingleShot = Event<E> && !Multishot<E>;
+
 export template <class E>
 concept RecordsSqeResults = requires(E& e) {
     { e.sqe_results() } noexcept -> std::same_as<Cqe*>;

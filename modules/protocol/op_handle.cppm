@@ -16,8 +16,9 @@ namespace ringbahn {
 export class OpHandle {
   public:
     // user_data of the op while it is in flight; 0 before and after.
+    // (A handle moved from names nothing: 0, and set / clear do nothing.)
     [[nodiscard]] inline std::uint64_t user_data() const noexcept {
-        return id_->load(std::memory_order_acquire);
+        return id_ ? id_->load(std::memory_order_acquire) : 0;
     }
     [[nodiscard]] inline bool in_flight() const noexcept { return user_data() != 0; }
     // What an op acting on this handle puts in its SQE: the user_data, or — when the handle
@@ -29,9 +30,11 @@ export class OpHandle {
 
     // The machinery's and the event's side.
     inline void set(std::uint64_t user_data) const noexcept {
-        id_->store(user_data, std::memory_order_release);
+        if (id_) id_->store(user_data, std::memory_order_release);
     }
-    inline void clear() const noexcept { id_->store(0, std::memory_order_release); }
+    inline void clear() const noexcept {
+        if (id_) id_->store(0, std::memory_order_release);
+    }
 
   private:
     std::shared_ptr<std::atomic<std::uint64_t>> id_ =
