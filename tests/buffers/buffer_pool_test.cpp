@@ -27,20 +27,6 @@ import ringbahn.test_support;
 using namespace ringbahn;
 using drivers::LocalDriver;
 
-namespace {
-
-template <class R>
-Task<Result<std::size_t>> read_some(R& ring) {
-    std::vector<std::byte> out(16);
-    co_return co_await ring.read(out);
-}
-template <class R>
-Task<Result<std::span<const std::byte>>> fill(R& ring) {
-    co_return co_await ring.fill_buf();
-}
-
-} // namespace
-
 TEST_CASE("an empty pool waits for a buffer, or fails, as configured", "[ring][pool]") {
     auto d = test::make_driver<LocalDriver>();
     auto p1 = io::pipe().value();
@@ -52,10 +38,12 @@ TEST_CASE("an empty pool waits for a buffer, or fails, as configured", "[ring][p
         auto pool = BufferPool::create(1, 64, WhenEmpty::wait).value();
         Ring a(*d, std::move(p1.first), policies::Pooled{pool});
         Ring b(*d, std::move(p2.first), policies::Pooled{pool});
-        REQUIRE(block_on(*d, fill(a)).value().size() == 5); // a holds the only buffer
+        REQUIRE(block_on(*d, test::fill_buf(a)).value().size() == 5); // a holds the only buffer
         CHECK(pool->available() == 0);
         std::optional<Result<std::size_t>> got;
-        auto waiter = [](auto& ring, auto& out) -> test::Probe { out = co_await read_some(ring); };
+        auto waiter = [](auto& ring, auto& out) -> test::Probe {
+            out = co_await test::read_some(ring);
+        };
         auto probe = waiter(b, got);
         d->poll();
         CHECK_FALSE(got.has_value()); // parked on the pool
@@ -69,11 +57,11 @@ TEST_CASE("an empty pool waits for a buffer, or fails, as configured", "[ring][p
         auto pool = BufferPool::create(1, 64, WhenEmpty::fail).value();
         Ring a(*d, std::move(p1.first), policies::Pooled{pool});
         Ring b(*d, std::move(p2.first), policies::Pooled{pool});
-        REQUIRE(block_on(*d, fill(a)).value().size() == 5);
-        auto r = block_on(*d, read_some(b));
+        REQUIRE(block_on(*d, test::fill_buf(a)).value().size() == 5);
+        auto r = block_on(*d, test::read_some(b));
         CHECK(r.error() == Errc::pool_exhausted);
         a.consume(5);
-        CHECK(block_on(*d, read_some(b)).value() == 6);
+        CHECK(block_on(*d, test::read_some(b)).value() == 6);
     }
 }
 

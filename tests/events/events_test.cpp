@@ -23,6 +23,7 @@
 
 import ringbahn;
 import ringbahn.test_support;
+import ringbahn.test_checks;
 
 using namespace ringbahn;
 using drivers::DemoDriver;
@@ -30,22 +31,6 @@ using drivers::LocalDriver;
 using Buf = std::vector<std::byte>;
 
 namespace {
-
-template <class D>
-Task<void> file_round_trip(D& d, int fd) {
-    auto [w, wn] = co_await submit(d, events::Write<>{fd, test::bytes("hello, ring"), 5});
-    REQUIRE(wn == 11u);
-    auto [s, sn] = co_await submit(d, events::Fsync{fd});
-    REQUIRE(sn == 0u);
-    auto [ds, dsn] = co_await submit(d, events::Fsync{fd, true});
-    REQUIRE(dsn == 0u);
-    auto [r, rn] = co_await submit(d, events::Read<>{fd, Buf(64), 5});
-    REQUIRE(rn == 11u);
-    CHECK(test::text(r.buf, *rn) == "hello, ring");
-    auto [hole, hn] = co_await submit(d, events::Read<>{fd, Buf(5), 0});
-    REQUIRE(hn == 5u);
-    CHECK(hole.buf == Buf(5)); // the gap before offset 5 reads as zeros
-}
 
 template <class D>
 Task<void> vectored_round_trip(D& d, int fd) {
@@ -126,24 +111,15 @@ Task<void> tcp_accept_connect(D& d, const test::Listener& l) {
     CHECK(test::text(r.buf, 3) == "tcp");
 }
 
-template <class D>
-Task<void> timers(D& d) {
-    using namespace std::chrono_literals;
-    auto [t, tn] = co_await submit(d, events::Timeout{1ms});
-    CHECK(tn == events::Timeout::expired); // a timer that fires succeeds
-    auto [n, nn] = co_await submit(d, events::Nop{});
-    CHECK(nn == 0u);
-}
-
 } // namespace
 
 TEMPLATE_TEST_CASE("every first event round-trips real IO", "[events]", LocalDriver, DemoDriver) {
     auto driver = test::make_driver<TestType>();
     auto& d = *driver;
-    SECTION("nop and timeout") { block_on(d, timers(d)); }
+    SECTION("nop and timeout") { block_on(d, test::timers(d)); }
     SECTION("write/fsync/read at offsets on a temp file") {
         test::Fd f = test::temp_file();
-        block_on(d, file_round_trip(d, f.get()));
+        block_on(d, test::file_round_trip(d, f.get()));
     }
     SECTION("writev/readv on a temp file") {
         test::Fd f = test::temp_file();
@@ -192,6 +168,6 @@ TEMPLATE_TEST_CASE("async_cancel by fd ends another task's read with ECANCELED",
     while (cancelled == 0) cancelled = block_on(*driver, cancel_by_fd(*driver, p.read.get()));
     CHECK(cancelled == 1);
     // The read's own completion follows; a nop round trip at a time until it lands.
-    while (status.load() == 0) block_on(*driver, timers(*driver));
+    while (status.load() == 0) block_on(*driver, test::timers(*driver));
     CHECK(status.load() == 2);
 }

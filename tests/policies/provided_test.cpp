@@ -34,9 +34,6 @@ Task<void> echo_once(LocalDriver& d, io::TcpStream s, policies::Provided policy,
     sum += test::fnv1a(buf);
     ++done;
 }
-Task<void> wait_until(LocalDriver& d, int& done, int n) {
-    while (done < n) co_await submit(d, events::Timeout(1ms));
-}
 } // namespace
 
 TEST_CASE("Ring<TcpStream, Provided>: more idle connections than buffers, none held while idle") {
@@ -58,7 +55,7 @@ TEST_CASE("Ring<TcpStream, Provided>: more idle connections than buffers, none h
         expected += test::fnv1a(msg);
         REQUIRE(::write(pairs[i].b.get(), msg.data(), msg.size()) == 100);
     }
-    block_on(*d, wait_until(*d, done, conns));
+    block_on(*d, test::tick_until(*d, done, conns));
     CHECK(sum == expected);
     CHECK(ring->available() == 8u);
 }

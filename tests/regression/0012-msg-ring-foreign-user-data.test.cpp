@@ -15,20 +15,14 @@ import ringbahn.test_support;
 using namespace ringbahn;
 using drivers::LocalDriver;
 
-namespace {
-Task<Result<std::uint32_t>> send(LocalDriver& d, int target, std::int32_t value, std::uint64_t tag) {
-    auto [m, r] = co_await submit(d, events::MsgRing{target, value, tag});
-    co_return r;
-}
-} // namespace
-
 TEST_CASE("a message with any tag reaches the target as a message, never as an address",
           "[regression][msg_ring]") {
     auto sender = test::make_driver<LocalDriver>();
     auto target = test::make_driver<LocalDriver>();
     for (std::uint64_t tag : {std::uint64_t{0x4000}, std::uint64_t{0}, std::uint64_t{1},
                               ~std::uint64_t{0}, std::uint64_t{0x7fff'ffff'ffff'ffc0}}) {
-        REQUIRE(block_on(*sender, send(*sender, target->uring_fd(), 42, tag)));
+        REQUIRE(block_on(*sender,
+                         test::result_of(*sender, events::MsgRing{target->uring_fd(), 42, tag})));
         std::optional<events::RingMessage> m;
         for (int i = 0; i < 100 && !m; ++i) {
             target->poll();
@@ -44,7 +38,8 @@ TEST_CASE("a message with any tag reaches the target as a message, never as an a
 TEST_CASE("a demo driver receives messages too", "[regression][msg_ring][threads]") {
     auto sender = test::make_driver<LocalDriver>();
     auto target = drivers::DemoDriver::create().value();
-    REQUIRE(block_on(*sender, send(*sender, target->uring_fd(), -7, 0x4000)));
+    REQUIRE(block_on(*sender,
+                     test::result_of(*sender, events::MsgRing{target->uring_fd(), -7, 0x4000})));
     // The demo driver's reaper thread takes the message off its CQ: give it up to five
     // seconds (a loaded machine may not run it for a while), not a count of yields.
     std::optional<events::RingMessage> m;

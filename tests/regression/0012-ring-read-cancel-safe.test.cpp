@@ -23,18 +23,6 @@ using namespace std::chrono_literals;
 using drivers::LocalDriver;
 
 namespace {
-// Writes all of data to the pipe's write end in `chunk`-byte writes, then closes it (end of file).
-std::jthread write_then_close(io::Stream w, std::span<const std::byte> data, std::size_t chunk) {
-    return std::jthread([fd = w.release(), data, chunk] {
-        test::Fd owned(fd);
-        for (std::size_t sent = 0; sent < data.size();) {
-            const ssize_t n = ::write(fd, data.data() + sent, std::min(chunk, data.size() - sent));
-            if (n <= 0) break;
-            sent += std::size_t(n);
-        }
-    });
-}
-
 template <class R>
 Task<std::vector<std::byte>> read_racing(LocalDriver& d, R& ring, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
@@ -57,7 +45,7 @@ TEST_CASE("a Ring read raced against a short timer in a loop loses no byte and k
     auto [r, w] = io::pipe().value();
     Ring ring(*d, std::move(r));
     const auto sent = test::random_bytes(512 * 1024, 3);
-    auto writer = write_then_close(std::move(w), sent, 1000);
+    auto writer = test::write_then_close(test::Fd(w.release()), sent, 1000);
     const auto got = block_on(*d, read_racing(*d, ring, 5));
     writer.join();
     REQUIRE(got.size() == sent.size());
@@ -71,7 +59,7 @@ TEST_CASE("a Ring read with a deadline loses no byte: the next read starts where
     Ring ring(*d, std::move(r));
     REQUIRE(ring.set_read_timeout(50us));
     const auto sent = test::random_bytes(256 * 1024, 4);
-    auto writer = write_then_close(std::move(w), sent, 333);
+    auto writer = test::write_then_close(test::Fd(w.release()), sent, 333);
     std::vector<std::byte> got;
     std::byte buf[500];
     for (;;) {

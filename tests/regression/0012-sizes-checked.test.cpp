@@ -28,14 +28,6 @@ import ringbahn.test_support;
 using namespace ringbahn;
 using drivers::LocalDriver;
 
-namespace {
-template <class E>
-Task<Result<std::uint32_t>> run(LocalDriver& d, E e) {
-    auto [event, r] = co_await submit(d, std::move(e));
-    co_return r;
-}
-} // namespace
-
 TEST_CASE("an address longer than sockaddr_storage fails the op with EINVAL, never copied past "
           "the event's copy",
           "[regression][sizes]") {
@@ -45,11 +37,11 @@ TEST_CASE("an address longer than sockaddr_storage fails the op with EINVAL, nev
     auto* to = reinterpret_cast<const ::sockaddr*>(huge.data());
     std::vector<std::vector<std::byte>> bufs;
     bufs.push_back(test::bytes("x"));
-    CHECK(block_on(*d, run(*d, events::Sendmsg<>(s.a.get(), std::move(bufs), to, 4096))).error() ==
+    CHECK(block_on(*d, test::result_of(*d, events::Sendmsg<>(s.a.get(), std::move(bufs), to, 4096))).error() ==
           std::errc::invalid_argument);
-    CHECK(block_on(*d, run(*d, events::Connect(s.a.get(), to, 4096))).error() ==
+    CHECK(block_on(*d, test::result_of(*d, events::Connect(s.a.get(), to, 4096))).error() ==
           std::errc::invalid_argument);
-    CHECK(block_on(*d, run(*d, events::Bind(s.a.get(), to, 4096))).error() ==
+    CHECK(block_on(*d, test::result_of(*d, events::Bind(s.a.get(), to, 4096))).error() ==
           std::errc::invalid_argument);
 }
 
@@ -62,10 +54,10 @@ TEST_CASE("a read into a buffer of 4 GiB or more reports the bytes it read, not 
     void* m = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     REQUIRE(m != MAP_FAILED);
     std::span<std::byte> big(static_cast<std::byte*>(m), len);
-    CHECK(block_on(*d, run(*d, events::Read<UnsafeBorrow>{p.read.get(), unsafe_borrow(big)})) == 5u);
+    CHECK(block_on(*d, test::result_of(*d, events::Read<UnsafeBorrow>{p.read.get(), unsafe_borrow(big)})) == 5u);
     CHECK(big[4] == std::byte{'e'});
     REQUIRE(::write(p.write.get(), "fgh", 3) == 3);
-    CHECK(block_on(*d, run(*d, events::Read<UnsafeBorrow>{p.read.get(), unsafe_borrow(big), current_offset,
+    CHECK(block_on(*d, test::result_of(*d, events::Read<UnsafeBorrow>{p.read.get(), unsafe_borrow(big), current_offset,
                                                           len + 7})) == 3u);
     ::munmap(m, len);
 }

@@ -93,10 +93,6 @@ test::Probe hold_lease(Pooled& r) {
     auto data = co_await r.fill_buf(); // keeps the pool's only buffer, with unconsumed bytes
     REQUIRE(data);
 }
-Task<Result<std::size_t>> read_some(Pooled& r) {
-    std::byte buf[16];
-    co_return co_await r.read(buf);
-}
 Task<void> read_void(Pooled& r) {
     std::byte buf[16];
     (void)co_await r.read(buf);
@@ -115,13 +111,13 @@ TEST_CASE("block_on over a task that waits for a lease nothing will return is ED
     Pooled b(*d, std::move(rb), policies::Pooled{pool});
     auto holder = hold_lease(a);
     while (!holder.handle.done()) REQUIRE(d->run_once());
-    auto n = block_on(*d, read_some(b));
+    auto n = block_on(*d, test::read_some(b));
     REQUIRE_FALSE(n);
     CHECK(n.error() == std::errc::resource_deadlock_would_occur);
     CHECK_THROWS_AS(block_on(*d, read_void(b)), std::system_error);
     // The waiters were withdrawn: once a's buffer is back, b reads.
     a.consume(4);
-    auto m = block_on(*d, read_some(b));
+    auto m = block_on(*d, test::read_some(b));
     REQUIRE(m);
     CHECK(*m == 4u);
 }

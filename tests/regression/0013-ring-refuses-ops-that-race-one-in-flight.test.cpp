@@ -27,7 +27,7 @@ template <class R>
 test::Probe reader(R& ring, std::string& got) {
     auto data = co_await ring.fill_buf();
     if (data) {
-        got.assign(reinterpret_cast<const char*>(data->data()), data->size());
+        got = test::text(*data);
         ring.consume(data->size());
     } else {
         got = "error";

@@ -37,11 +37,6 @@ test::Probe idle_read(D& d, int fd, test::TrackedBuffer buf, std::atomic<int>& r
 }
 
 template <class D>
-Task<Result<std::uint32_t>> run(D& d, auto event) {
-    auto [e, r] = co_await submit(d, std::move(event));
-    co_return r;
-}
-template <class D>
 Task<Result<io::TcpStream>> accept_one(D& d, int fd) {
     auto conn = co_await submit(d, events::Accept{fd});
     if (!conn) co_return std::unexpected(conn.error());
@@ -74,7 +69,7 @@ TEMPLATE_TEST_CASE("a ring of 64 entries holds 10,000 idle reads and still serve
         }
 
         const auto start = std::chrono::steady_clock::now();
-        CHECK(block_on(*d, run(*d, events::Nop{})).has_value());
+        CHECK(block_on(*d, test::result_of(*d, events::Nop{})).has_value());
 
         test::Listener l;
         auto client = l.connect_client();
@@ -83,7 +78,8 @@ TEMPLATE_TEST_CASE("a ring of 64 entries holds 10,000 idle reads and still serve
 
         test::SocketPair busy;
         REQUIRE(::write(busy.b.get(), "data", 4) == 4);
-        auto n = block_on(*d, run(*d, events::Recv<>{busy.a.get(), std::vector<std::byte>(16)}));
+        auto n = block_on(
+            *d, test::result_of(*d, events::Recv<>{busy.a.get(), std::vector<std::byte>(16)}));
         REQUIRE(n.has_value());
         CHECK(*n == 4u);
         CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
@@ -92,7 +88,7 @@ TEMPLATE_TEST_CASE("a ring of 64 entries holds 10,000 idle reads and still serve
         // One idle connection gets data: its read (one of 10,000) completes.
         REQUIRE(::write(idle[0].b.get(), "x", 1) == 1);
         for (int turn = 0; turn < 1000 && resumed.load() == 0; ++turn)
-            (void)block_on(*d, run(*d, events::Timeout(std::chrono::milliseconds(1))));
+            (void)block_on(*d, test::result_of(*d, events::Timeout(std::chrono::milliseconds(1))));
         CHECK(resumed.load() == 1);
         waiting.clear(); // 9,999 reads cancelled in flight
     } // teardown with whatever is still in flight

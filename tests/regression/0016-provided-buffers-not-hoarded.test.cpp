@@ -29,8 +29,6 @@ constexpr int buffers = 4;
 constexpr int hoarders = 8; // twice as many connections sitting on data as there are buffers
 constexpr int served = 16;
 
-std::string text(std::span<const std::byte> s) { return {reinterpret_cast<const char*>(s.data()), s.size()}; }
-
 // Reads a chunk, consumes a little of it, then sits on the rest until `gate` opens — the way a
 // connection holding half a request (or an owner busy elsewhere) sits on its buffer.
 Task<void> hoard(LocalDriver& d, io::TcpStream s, policies::Provided p, const bool& gate,
@@ -38,14 +36,14 @@ Task<void> hoard(LocalDriver& d, io::TcpStream s, policies::Provided p, const bo
     Ring ring(d, std::move(s), std::move(p));
     auto first = co_await ring.fill_buf();
     if (!first || first->empty()) co_return;
-    got = text(first->first(10));
+    got = test::text(first->first(10));
     ring.consume(10);
     ++holding;
     while (!gate) (void)co_await submit(d, events::Timeout(1ms));
     while (got.size() < 40) { // the rest, in order, wherever it is kept now
         auto rest = co_await ring.fill_buf();
         if (!rest || rest->empty()) co_return;
-        got += text(*rest);
+        got += test::text(*rest);
         ring.consume(rest->size());
     }
 }
@@ -53,15 +51,9 @@ Task<void> hoard(LocalDriver& d, io::TcpStream s, policies::Provided p, const bo
 Task<void> serve(LocalDriver& d, io::TcpStream s, policies::Provided p, int& answered) {
     Ring ring(d, std::move(s), std::move(p));
     auto req = co_await ring.fill_buf();
-    if (!req || text(*req) != "ping") co_return;
+    if (!req || test::text(*req) != "ping") co_return;
     ring.consume(4);
     if (co_await ring.write_all(test::bytes("pong"))) ++answered;
-}
-
-Task<void> until(LocalDriver& d, const int& count, int n, std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (count < n && std::chrono::steady_clock::now() < end)
-        (void)co_await submit(d, events::Timeout(1ms));
 }
 } // namespace
 
@@ -79,7 +71,7 @@ TEST_CASE("connections sitting on provided buffers never starve the others",
         d->spawn(hoard(*d, io::TcpStream(io::OwnedFd(std::exchange(slow[std::size_t(i)].a.fd, -1))),
                        policies::Provided(ring), gate, holding, got[std::size_t(i)]));
     }
-    block_on(*d, until(*d, holding, hoarders, 2000ms));
+    block_on(*d, test::tick_until(*d, holding, hoarders, 2000ms));
     REQUIRE(holding == hoarders); // more connections sit on data than the ring has buffers
     // Those that consumed while the ring was low handed their buffer back: it is not all gone.
     CHECK(ring->available() >= 1u);
@@ -88,7 +80,7 @@ TEST_CASE("connections sitting on provided buffers never starve the others",
         d->spawn(serve(*d, io::TcpStream(io::OwnedFd(std::exchange(fresh[std::size_t(i)].a.fd, -1))),
                        policies::Provided(ring), answered));
     for (auto& f : fresh) REQUIRE(::write(f.b.get(), "ping", 4) == 4);
-    block_on(*d, until(*d, answered, served, 2000ms));
+    block_on(*d, test::tick_until(*d, answered, served, 2000ms));
     CHECK(answered == served); // every other connection is still served
     for (auto& f : fresh) {
         char pong[4];

@@ -20,10 +20,6 @@ namespace {
 test::Probe idle_read(LocalDriver& d, int fd, test::TrackedBuffer buf) {
     auto [r, n] = co_await submit(d, events::Read<test::TrackedBuffer>{fd, std::move(buf)});
 }
-Task<Result<std::uint32_t>> nop(LocalDriver& d) {
-    auto [e, r] = co_await submit(d, events::Nop{});
-    co_return r;
-}
 } // namespace
 
 TEST_CASE("an SQPOLL ring of 8 entries holds 200 idle reads and still completes a NOP",
@@ -35,7 +31,7 @@ TEST_CASE("an SQPOLL ring of 8 entries holds 200 idle reads and still completes 
         std::vector<test::Probe> waiting;
         for (int i = 0; i < 200; ++i) waiting.push_back(idle_read(*d, p.read.get(), test::TrackedBuffer(8, frees)));
         CHECK(d->in_flight() == 200u); // none parked
-        CHECK(block_on(*d, nop(*d)).has_value());
+        CHECK(block_on(*d, test::result_of(*d, events::Nop{})).has_value());
         waiting.clear();
     }
     CHECK(frees.freed() == 200);

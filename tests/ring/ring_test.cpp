@@ -31,6 +31,7 @@
 
 import ringbahn;
 import ringbahn.test_support;
+import ringbahn.test_checks;
 
 using namespace ringbahn;
 using drivers::DemoDriver;
@@ -56,65 +57,10 @@ struct RegisteredKind {
     static auto make(D& d) { return policies::Registered::create(d, 8, buf_size, WhenEmpty::wait).value(); }
 };
 
-std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
-    std::vector<std::byte> v(n);
-    std::mt19937_64 rng(seed);
-    for (std::size_t i = 0; i < n; i += 8) {
-        const std::uint64_t x = rng();
-        std::memcpy(v.data() + i, &x, std::min<std::size_t>(8, n - i));
-    }
-    return v;
-}
-
-// Writes `data` in uneven slices through write/write_all, then closes (streams: the reader
-// sees end of file).
-template <class R>
-Task<void> produce(R& ring, const std::vector<std::byte>& data, bool& ok) {
-    std::span<const std::byte> rest(data);
-    std::size_t slice = 1;
-    while (!rest.empty()) {
-        const std::size_t n = std::min(rest.size(), slice);
-        auto r = co_await ring.write_all(rest.first(n));
-        if (!r) co_return;
-        rest = rest.subspan(n);
-        slice = slice * 3 % 20011 + 1; // odd sizes, some above the buffer size
-    }
-    ok = (co_await ring.close()).has_value();
-}
-
-// Reads to end of file with read() into odd-sized spans; returns the checksum and count.
-template <class R>
-Task<std::pair<std::uint64_t, std::size_t>> consume_all(R& ring, std::size_t expected) {
-    std::vector<std::byte> got;
-    got.reserve(expected);
-    std::vector<std::byte> chunk(7777);
-    for (;;) {
-        auto n = co_await ring.read(chunk);
-        REQUIRE(n.has_value());
-        if (*n == 0) break;
-        got.insert(got.end(), chunk.begin(), chunk.begin() + long(*n));
-    }
-    co_return std::pair{test::fnv1a(got), got.size()};
-}
-
-// Streams `data` from one end to the other (the writer spawned, the reader awaited) and checks
-// that every byte arrived and the writer closed cleanly.
-template <class Policy, class D, class WriteIO, class ReadIO>
-void stream_and_check(D& d, const Policy& policy, WriteIO wr_io, ReadIO rd_io,
-                      const std::vector<std::byte>& data) {
-    Ring writer(d, std::move(wr_io), policy);
-    Ring reader(d, std::move(rd_io), policy);
-    bool ok = false;
-    d.spawn(produce(writer, data, ok));
-    auto [sum, n] = block_on(d, consume_all(reader, data.size()));
-    CHECK(n == data.size());
-    CHECK(sum == test::fnv1a(data));
-    CHECK(ok);
-}
-
 template <class Policy, class D>
 void round_trip_stream(D& d, const Policy& policy, io::Stream rd_io, io::Stream wr_io, std::size_t size) {
-    stream_and_check(d, policy, std::move(wr_io), std::move(rd_io), pattern(size, size));
+    test::stream_and_check(d, policy, std::move(wr_io), std::move(rd_io),
+                           test::pattern(size, size));
 }
 
 template <class Policy, class D>
@@ -123,7 +69,8 @@ void round_trip_tcp(D& d, const Policy& policy, std::size_t size) {
     const auto addr = listener.local_address().value();
     auto client = block_on(d, io::TcpStream::connect(d, addr)).value();
     auto served = block_on(d, listener.accept(d)).value();
-    stream_and_check(d, policy, std::move(client), std::move(served), pattern(size, size + 1));
+    test::stream_and_check(d, policy, std::move(client), std::move(served),
+                           test::pattern(size, size + 1));
 }
 
 template <class R>
@@ -133,13 +80,13 @@ Task<Result<void>> write_file(R& ring, const std::vector<std::byte>& data) {
 
 template <class Policy, class D>
 void round_trip_file(D& d, const Policy& policy, std::size_t size) {
-    auto data = pattern(size, size + 2);
+    auto data = test::pattern(size, size + 2);
     test::Fd f = test::temp_file();
     Ring writer(d, io::File(io::OwnedFd(::dup(f.get()))), policy);
     REQUIRE(block_on(d, write_file(writer, data)).has_value());
     CHECK(writer.position() == size);
     Ring reader(d, io::File(io::OwnedFd(::dup(f.get()))), policy);
-    auto [sum, n] = block_on(d, consume_all(reader, size));
+    auto [sum, n] = block_on(d, test::consume_all(reader, size));
     CHECK(n == size);
     CHECK(sum == test::fnv1a(data));
     CHECK(reader.position() == size);
@@ -192,18 +139,18 @@ Task<std::vector<std::string>> lines(R& ring) {
         auto n = co_await ring.read_until(std::byte{'\n'}, line);
         REQUIRE(n.has_value());
         if (*n == 0) co_return out;
-        out.emplace_back(reinterpret_cast<const char*>(line.data()), line.size());
+        out.push_back(test::text(line));
     }
 }
 template <class R>
 Task<std::string> peek_then_consume(R& ring) {
     auto data = co_await ring.fill_buf();
     REQUIRE(data.has_value());
-    std::string first(reinterpret_cast<const char*>(data->data()), 3);
+    std::string first = test::text(data->first(3));
     ring.consume(3);
     auto again = co_await ring.fill_buf(); // the rest, from the same buffer: no new read
     REQUIRE(again.has_value());
-    co_return first + "|" + std::string(reinterpret_cast<const char*>(again->data()), again->size());
+    co_return first + "|" + test::text(*again);
 }
 } // namespace
 
@@ -230,18 +177,6 @@ TEST_CASE("fill_buf and consume give zero-copy access to buffered bytes", "[ring
     CHECK(block_on(*d, peek_then_consume(ring)) == "abc|defgh");
 }
 
-namespace {
-template <class R>
-Task<Result<std::size_t>> read_some(R& ring) {
-    std::vector<std::byte> out(16);
-    co_return co_await ring.read(out);
-}
-template <class R>
-Task<Result<std::span<const std::byte>>> fill(R& ring) {
-    co_return co_await ring.fill_buf();
-}
-} // namespace
-
 TEMPLATE_TEST_CASE("an invalid fd and a reset connection are errors, not crashes", "[ring]",
                    HeapKind, PooledKind) {
     auto d = test::make_driver<LocalDriver>();
@@ -249,7 +184,7 @@ TEMPLATE_TEST_CASE("an invalid fd and a reset connection are errors, not crashes
         Ring ring(*d, io::Stream(io::OwnedFd(::open("/dev/null", O_RDONLY | O_CLOEXEC))),
                   TestType::make(*d));
         ::close(ring.io().native_handle()); // the fd number is now invalid
-        CHECK(block_on(*d, read_some(ring)).error() == std::errc::bad_file_descriptor);
+        CHECK(block_on(*d, test::read_some(ring)).error() == std::errc::bad_file_descriptor);
         (void)ring.io().release();
     }
     SECTION("peer resets the connection") {
@@ -260,7 +195,7 @@ TEMPLATE_TEST_CASE("an invalid fd and a reset connection are errors, not crashes
         linger hard{1, 0}; // close with RST
         REQUIRE(::setsockopt(client.native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
         { io::TcpStream gone = std::move(client); }
-        CHECK(block_on(*d, read_some(ring)).error() == std::errc::connection_reset);
+        CHECK(block_on(*d, test::read_some(ring)).error() == std::errc::connection_reset);
     }
 }
 

@@ -2,11 +2,13 @@
 // ringbahn.test_support: what the tests, the fuzz targets and the load test share — one module
 // instead of headers. One partition per concept:
 //   :fds          Fd, Pipe, SocketPair, Listener, temp_file, fd_count, readable
-//   :bytes        bytes/text, random_bytes, FNV-1a checksums, write_then_shutdown
+//   :bytes        bytes/text, random_bytes/pattern, FNV-1a checksums, write_then_shutdown/close
+//   :ops          read_some/fill_buf on a Ring, result_of one event, tick_until a count
 //   :buffers      TrackedBuffer and its BufferLedger (counted frees, optional quarantine)
 //   :fault_driver FaultyDriver, a Drive adapter that injects faults
 // and here: Probe (an eager coroutine the test owns), make_driver, completed, asan_build.
-// Catch2's macros cannot cross a module boundary: nothing here checks, it only gives values.
+// Catch2's macros cannot cross a module boundary: nothing here checks, it only gives values
+// (the helpers that check are ringbahn.test_checks, tests/support/checks.cppm).
 // Macros (AF_INET, O_CLOEXEC, IORING_*, ...) do not either: a test includes the system headers
 // it names itself.
 module;
@@ -23,6 +25,7 @@ export module ringbahn.test_support;
 export import ringbahn;
 export import :fds;
 export import :bytes;
+export import :ops;
 export import :buffers;
 export import :fault_driver;
 
