@@ -149,15 +149,19 @@ void Uring::grant_linked(SlotRequest& r, std::uint32_t n) noexcept {
     ::io_uring_sqe staged[max_linked_sqes];
     r.grant({staged, n});
     for (std::uint32_t i = 0; i < n; ++i) {
-        if (!supports(staged[i].opcode)) stand_in(staged[i]);
+        if (!supports(staged[i].opcode)) stand_in(staged[i], /*in_chain=*/true);
         *get_sqe(ring_) = staged[i];
     }
 }
 
-void Uring::stand_in(::io_uring_sqe& sqe) noexcept {
+void Uring::stand_in(::io_uring_sqe& sqe, bool in_chain) noexcept {
     int res = -EOPNOTSUPP;
-    const bool fixed = sqe.flags & IOSQE_FIXED_FILE; // a registered index is no fd for a syscall
-    if (!fixed && sqe.opcode == op_bind)
+    // A registered index is no fd for a syscall. In a chain the syscall would run now, before
+    // the SQEs it must follow — and even if the chain is cancelled or fails first: EOPNOTSUPP.
+    const bool fixed = sqe.flags & IOSQE_FIXED_FILE;
+    if (in_chain) {
+        // the op's stand-in is refused; its failure breaks the chain as the op's would
+    } else if (!fixed && sqe.opcode == op_bind)
         res = ::bind(sqe.fd, reinterpret_cast<const ::sockaddr*>(sqe.addr),
                      static_cast<::socklen_t>(sqe.off)) == 0 ? 0 : -errno;
     else if (!fixed && sqe.opcode == op_listen)

@@ -279,7 +279,7 @@ class Uring {
     }
     // An op the kernel lacks: its SQE becomes a NOP that posts the result of the syscall doing
     // the same (bind, listen, ftruncate), or -EOPNOTSUPP — the op's CQE, without the op.
-    static void stand_in(::io_uring_sqe& sqe) noexcept;
+    static void stand_in(::io_uring_sqe& sqe, bool in_chain = false) noexcept;
     void grant_linked(SlotRequest& r, std::uint32_t n) noexcept;
     ::io_uring_sqe* get_sqe_flushing() noexcept; // flushes the SQ once if it is full
     static void prep_cancel_of(::io_uring_sqe& sqe, const Completion& c, std::uint32_t index) noexcept;
