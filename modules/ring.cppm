@@ -240,17 +240,22 @@ class Ring {
             if (!lease) co_return std::unexpected(lease.error());
             write_buf_.emplace(std::move(*lease));
         }
+        const std::uint64_t at = IO::seekable ? position() : current_offset;
+        if (IO::seekable && at > std::uint64_t{INT64_MAX}) [[unlikely]] // never ~0: "the fd's own"
+            co_return std::unexpected(std::make_error_code(std::errc::invalid_argument));
         Lease buf = take(write_buf_);
         const std::size_t len = std::min(in.size(), std::size(buf));
-        std::memcpy(std::data(buf), in.data(), len);
-        const std::uint64_t at = IO::seekable ? position() : current_offset;
+        if (len != 0) std::memcpy(std::data(buf), in.data(), len); // an empty lease: no bytes
         auto [event, n] = co_await submit(*driver_, make_write(std::move(buf), at, len));
         if (Policy::keep_leases) write_buf_.emplace(std::move(event.buf));
         if (!n) co_return std::unexpected(n.error());
         if constexpr (IO::seekable) {
-            // Buffered read-ahead is stale once we write: continue after what was written.
+            // What was read ahead is stale once we write — buffered, put back in front, or kept
+            // from an abandoned read — as after a seek: continue after what was written.
             end_of_buffer_ = at + *n;
             pos_ = filled_ = 0;
+            rescue_->clear_front();
+            rescue_->discard();
             drop_read_lease_if_idle();
         }
         co_return std::size_t{*n};
@@ -365,9 +370,13 @@ class Ring {
             drop_read_lease_if_idle();
             return std::unexpected(n.error());
         }
-        if (*n == 0 && read_buf_ && std::size(*read_buf_) == 0) [[unlikely]] {
-            read_buf_.reset(); // a policy's empty lease: 0 bytes read is not end of file
-            return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+        if constexpr (!KernelSelectsBuffers<Policy>) {
+            // A policy's empty lease: 0 bytes read is not end of file. (A kernel-selected
+            // buffer's lease is as long as what was read: 0 at end of file.)
+            if (*n == 0 && read_buf_ && std::size(*read_buf_) == 0) [[unlikely]] {
+                read_buf_.reset();
+                return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+            }
         }
         filled_ = *n;
         end_of_buffer_ += *n;
