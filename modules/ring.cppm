@@ -23,6 +23,7 @@ import :drive.drive;
 import :drivers.local;
 import :protocol.error;
 import :protocol.event;
+import :events.async_cancel;
 import :events.close;
 import :events.link;
 import :events.poll;
@@ -53,7 +54,8 @@ namespace ringbahn {
 // Files (IO::seekable) track a position: reads continue where the last read or write ended;
 // streams use the kernel's position. End of file is a value (an empty span, 0 bytes), errors
 // are error_codes. One operation at a time: the Ring is not shared between concurrent awaiters.
-// Move it only while no operation is suspended.
+// Move it only while no operation is suspended. A moved-from Ring holds nothing: every call on it
+// is EBADF.
 //
 // The default driver is LocalDriver: the fast one (no locks, batched submits, DEFER_TASKRUN),
 // and block_on drives it from plain synchronous code. Pick DemoDriver when completions must be
@@ -79,6 +81,7 @@ class Ring {
 
   private:
     Task<Result<std::span<const std::byte>>> fill_buf_slow() {
+        if (!rescue_) co_return moved_from();
         if (rescue_->has_front()) co_return rescue_->front();
         if (pos_ < filled_) co_return buffered();
         if (read_blocked()) co_return busy();
@@ -108,6 +111,8 @@ class Ring {
             // one could be waiting forever. Wait for data instead (a poll holds no buffer), then
             // read it into heap bytes.
             Result<std::uint32_t> ready = 0u;
+            // Marked in flight as a read is: close() cancels it (a poll holds the file open).
+            std::optional<detail::InFlight<Lease>> polling(std::in_place, rescue_.shared());
             if (read_timeout_) {
                 auto [linked, r] = co_await submit(
                     *driver_, events::with_timeout(events::PollAdd{fd, POLLIN}, *read_timeout_));
@@ -116,6 +121,7 @@ class Ring {
                 auto [poll, r] = co_await submit(*driver_, events::PollAdd{fd, POLLIN});
                 ready = r;
             }
+            polling.reset();
             if (!ready) co_return std::unexpected(ready.error());
             auto [event, r] = co_await submit(*driver_, rescued(make_read(policy_.fallback_lease(), at)));
             read_buf_.emplace(std::move(event.inner.buf));
@@ -154,8 +160,10 @@ class Ring {
 
     // Marks n buffered bytes (of what fill_buf() gave) as read.
     [[gnu::always_inline]] inline void consume(std::size_t n) noexcept {
-        if (rescue_->has_front()) [[unlikely]]
-            return rescue_->consume_front(n);
+        if (!rescue_ || rescue_->has_front()) [[unlikely]] {
+            if (rescue_) rescue_->consume_front(n);
+            return;
+        }
         pos_ += std::min(n, filled_ - pos_);
         if constexpr (KernelSelectsBuffers<Policy>)
             if (pos_ < filled_ && read_buf_ && policy_.running_low()) [[unlikely]]
@@ -166,6 +174,8 @@ class Ring {
     // Copies up to out.size() bytes; 0 only at end of file (or for an empty span).
     // In a when_any / when_all branch, the bytes count as read once the caller takes the
     // branch's value: dropped with it (the caller destroyed first), they go back to the Ring.
+    // That holds through when_any / when_all awaited directly by a branch; a Task of yours that
+    // awaits read() takes the bytes itself (it may reuse `out`), and is then theirs.
     // `out` stays valid until this Task is destroyed.
     Task<Result<std::size_t>> read(std::span<std::byte> out) {
         if (out.empty()) co_return 0;
@@ -186,6 +196,7 @@ class Ring {
     // it puts back what it had copied: the next read returns it. `out` stays valid until this
     // Task is destroyed.
     Task<Result<void>> read_exact(std::span<std::byte> out) {
+        if (!rescue_) co_return moved_from();
         PutBackUnlessKept copied{rescue_.shared(), out.first(0)};
         while (copied.bytes.size() < out.size()) {
             auto data = co_await fill_buf();
@@ -229,6 +240,7 @@ class Ring {
     // A file's Ring writes one at a time, and not while it reads (the position would race):
     // EBUSY. A socket's may write while it reads.
     Task<Result<std::size_t>> write(std::span<const std::byte> in) {
+        if (!rescue_) co_return moved_from();
         if (in.empty()) co_return 0;
         std::optional<detail::InFlight<Lease>> writing;
         if constexpr (IO::seekable) {
@@ -252,11 +264,8 @@ class Ring {
         if constexpr (IO::seekable) {
             // What was read ahead is stale once we write — buffered, put back in front, or kept
             // from an abandoned read — as after a seek: continue after what was written.
+            forget_read_ahead();
             end_of_buffer_ = at + *n;
-            pos_ = filled_ = 0;
-            rescue_->clear_front();
-            rescue_->discard();
-            drop_read_lease_if_idle();
         }
         co_return std::size_t{*n};
     }
@@ -276,15 +285,19 @@ class Ring {
     // Kept so code written against buffered writers reads the same. (Durability is fsync.)
     Task<Result<void>> flush() { co_return Result<void>{}; }
 
-    // Closes the IO object through the ring and drops the leases.
+    // Closes the IO object through the ring and drops the leases. A read or write of this Ring
+    // in flight (awaited by another coroutine) is cancelled first — every op on the fd is
+    // (ASYNC_CANCEL by fd): it ends with ECANCELED, or with what it got before. Closing again
+    // does nothing.
     Task<Result<void>> close() {
-        rescue_->discard();
-        rescue_->clear_front();
+        if (!rescue_) co_return moved_from();
+        forget_read_ahead();
         read_buf_.reset();
         write_buf_.reset();
-        pos_ = filled_ = 0;
+        const bool ops_in_flight = rescue_->busy();
         const int fd = io_.release();
         if (fd < 0) co_return Result<void>{};
+        if (ops_in_flight) co_await submit(*driver_, events::AsyncCancel{fd});
         auto [c, r] = co_await submit(*driver_, events::Close{fd});
         if (!r) co_return std::unexpected(r.error());
         co_return Result<void>{};
@@ -297,7 +310,7 @@ class Ring {
     [[gnu::always_inline]] inline Result<void> seek(std::uint64_t offset) noexcept
         requires(IO::seekable)
     {
-        if (offset > std::uint64_t{INT64_MAX} || rescue_->busy() || rescue_->has_front() ||
+        if (!rescue_ || offset > std::uint64_t{INT64_MAX} || rescue_->busy() || rescue_->has_front() ||
             !rescue_->quiet()) [[unlikely]]
             return seek_slow(offset);
         end_of_buffer_ = offset;
@@ -308,17 +321,21 @@ class Ring {
 
     // Files: the offset the next read or write uses.
     [[nodiscard]] std::uint64_t position() const noexcept {
+        if (!rescue_) return 0; // moved from
         return end_of_buffer_ - (filled_ - pos_) - rescue_->front().size();
     }
     [[nodiscard]] IO& io() noexcept { return io_; }
     [[nodiscard]] Policy& policy() noexcept { return policy_; }
-    [[nodiscard]] bool holds_read_buffer() const noexcept { return read_buf_.has_value(); }
+    [[nodiscard]] bool holds_read_buffer() const noexcept { return rescue_ && read_buf_.has_value(); }
 
   private:
     // Whether the coroutine chain a read runs in was asked to stop (a when_any loser).
     static bool stopped(const StopScope* scope) noexcept { return scope && scope->requested(); }
     static std::unexpected<std::error_code> cancelled() noexcept {
         return std::unexpected(std::make_error_code(std::errc::operation_canceled));
+    }
+    static std::unexpected<std::error_code> moved_from() noexcept {
+        return std::unexpected(std::make_error_code(std::errc::bad_file_descriptor));
     }
     static std::unexpected<std::error_code> busy() noexcept {
         return std::unexpected(std::make_error_code(std::errc::device_or_resource_busy));
@@ -330,6 +347,10 @@ class Ring {
             return rescue_->busy();
         else
             return rescue_->busy(detail::ReadRescue<Lease>::reading);
+    }
+    // FillBuf's own read (no deadline, nothing rescued to wait for, nothing in flight) may go.
+    [[nodiscard, gnu::always_inline]] inline bool plain_read_may_go() const noexcept {
+        return !read_timeout_ && rescue_->quiet() && !read_blocked();
     }
     // read_exact's bytes copied so far: put back in front of the Ring's unless kept (its frame
     // destroyed midway runs this too). Holds the rescue, not the Ring: the Ring may be gone.
@@ -352,15 +373,21 @@ class Ring {
     }
 
     [[gnu::noinline]] Result<void> seek_slow(std::uint64_t offset) noexcept {
+        if (!rescue_) return moved_from();
         if (offset > std::uint64_t{INT64_MAX})
             return std::unexpected(std::make_error_code(std::errc::invalid_argument));
         if (rescue_->busy()) return busy();
+        forget_read_ahead();
         end_of_buffer_ = offset;
+        return {};
+    }
+    // Read-ahead belongs to the old position (a seek, a file write, close): what is buffered,
+    // put back in front, or kept or still coming from an abandoned read.
+    void forget_read_ahead() noexcept {
         pos_ = filled_ = 0;
         rescue_->clear_front();
-        rescue_->discard(); // a cancelled read's bytes belong to the old position
+        rescue_->discard();
         drop_read_lease_if_idle();
-        return {};
     }
 
     // A read op's result: n bytes at the start of read_buf_, or its error.
@@ -486,10 +513,10 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     // suspend. That much is inlined into the awaiting coroutine; anything else is ready_slow.
     [[gnu::always_inline, gnu::flatten]] inline bool ready() {
         Ring& r = *ring_;
-        if (!r.rescue_->has_front()) [[likely]] {
+        if (r.rescue_ && !r.rescue_->has_front()) [[likely]] {
             if (r.pos_ < r.filled_) return ready_with(r.buffered());
             if constexpr (!KernelSelectsBuffers<Policy>) {
-                if (!r.read_timeout_ && r.rescue_->quiet() && !r.read_blocked()) [[likely]] {
+                if (r.plain_read_may_go()) [[likely]] {
                     const std::uint64_t at = IO::seekable ? r.end_of_buffer_ : current_offset;
                     if constexpr (requires { r.policy_.lease_into(r.read_buf_); }) {
                         if (r.read_buf_ || r.policy_.lease_into(r.read_buf_)) [[likely]]
@@ -506,9 +533,10 @@ class [[nodiscard]] Ring<IO, Policy, D>::FillBuf {
     // Bytes put back in front; a lease an acquire() gives at once; else the slow path's Task.
     [[gnu::noinline]] bool ready_slow() {
         Ring& r = *ring_;
+        if (!r.rescue_) return ready_with(moved_from());
         if (r.rescue_->has_front()) return ready_with(r.rescue_->front());
         if constexpr (!KernelSelectsBuffers<Policy> && !requires { r.policy_.lease_into(r.read_buf_); }) {
-            if (!r.read_timeout_ && r.rescue_->quiet() && !r.read_blocked() && !r.read_buf_) {
+            if (r.plain_read_may_go() && !r.read_buf_) {
                 auto acquire = r.policy_.acquire(Poster(*r.driver_));
                 if (acquire.await_ready()) {
                     auto lease = acquire.await_resume();

@@ -14,6 +14,7 @@ module;
 export module ringbahn:policies.registered;
 import :buffers.buffer_policy;
 import :buffers.buffer_pool;
+import :policies.pooled;
 import :drive.drive;
 import :protocol.error;
 import :drive.poster;
@@ -27,14 +28,12 @@ concept RegistersBuffers = requires(D& d, std::span<const ::iovec> iov, std::sha
     { d.register_buffers(iov, std::move(owner)) } -> std::same_as<Result<void>>;
 };
 
-// Like Pooled, but the pool's slab is registered with the driver's ring: reads and writes use
+// Pooled (its acquire and lease_into), but the pool's slab is registered with the driver's ring: reads and writes use
 // READ_FIXED / WRITE_FIXED and the kernel skips pinning pages per op. Registration is checked
 // here, at construction (RLIMIT_MEMLOCK, or a ring that already has buffers: EBUSY).
 // Use the Ring with the driver the pool was registered with.
-export struct Registered {
-    using Lease = PoolLease;
+export struct Registered : Pooled {
     static constexpr bool registered = true;
-    static constexpr bool keep_leases = false;
 
     template <RegistersBuffers D>
     [[nodiscard]] static Result<Registered> create(D& driver, std::uint16_t count,
@@ -46,19 +45,8 @@ export struct Registered {
         return Registered(std::move(*pool));
     }
 
-    [[nodiscard]] inline BufferPool::Acquire acquire(Poster waker) {
-        return pool ? pool->acquire(waker) : BufferPool::Acquire(nullptr, waker); // null: EINVAL
-    }
-    // A lease now into `slot`, or false (acquire() then waits or fails): the Ring's read takes
-    // this path first, with no awaiter and no wake-up to arrange.
-    [[nodiscard, gnu::always_inline]] inline bool lease_into(std::optional<Lease>& slot) {
-        return pool && pool->lease_into(slot);
-    }
-
-    std::shared_ptr<BufferPool> pool;
-
   private:
-    explicit Registered(std::shared_ptr<BufferPool> p) noexcept : pool(std::move(p)) {}
+    explicit Registered(std::shared_ptr<BufferPool> p) noexcept : Pooled(std::move(p)) {}
 };
 static_assert(BufferPolicy<Registered>);
 

@@ -50,8 +50,9 @@ concept MultishotEvent = Event<E> && requires(E& e, const E& ce, Cqe c) {
 // item, after a buffer came back for ENOBUFS (the ProvidedBuffers ran dry; nothing is lost: the data
 // waits in the socket) — unless the error is final, which next() then returns (and keeps
 // returning). Destroying the stream cancels the op; the CQEs still in the inbox or still to come
-// are given back (accepted fds closed, buffers returned to their ring). One awaiter at a time;
-// immovable (the driver holds its address while it waits for an SQE).
+// are given back (accepted fds closed, buffers returned to their ring). One awaiter at a time:
+// a next() while another is suspended is EBUSY at once (and leaves the first waiting).
+// Immovable (the driver holds its address while it waits for an SQE).
 export template <MultishotEvent E, Drive D>
 class MultishotStream : private detail::Operation<D> {
     using Op = detail::Operation<D>;
@@ -72,12 +73,15 @@ class MultishotStream : private detail::Operation<D> {
     // destroyed after the stream (NextCqe::orphan).
     ~MultishotStream() {
         if (next_ != nullptr) next_->orphan();
+        if (in_next_ != nullptr) in_next_->s = nullptr;
         if (completion_ == nullptr) return;
         this->leave([this](Completion& c) noexcept { return c.close_stream(std::move(event_).cancel()); });
     }
 
     // The next item, or the error that ended the stream.
     Task<Result<Item>> next() {
+        if (in_next_ != nullptr) co_return std::unexpected(std::make_error_code(std::errc::device_or_resource_busy));
+        InNext running(*this);
         for (;;) {
             if (eof_) co_return event_.item({0, 0});
             if (end_) co_return std::unexpected(*end_);
@@ -111,6 +115,16 @@ class MultishotStream : private detail::Operation<D> {
     static bool final_error(int err) noexcept {
         return err == EBADF || err == EINVAL || err == ENOTSOCK || err == EOPNOTSUPP || err == EFAULT;
     }
+
+    // Marks a next() running, for as long as its frame lives (a frame may outlive the stream).
+    struct InNext {
+        MultishotStream* s;
+        explicit InNext(MultishotStream& stream) noexcept : s(&stream) { s->in_next_ = this; }
+        InNext(const InNext&) = delete;
+        ~InNext() {
+            if (s != nullptr) s->in_next_ = nullptr;
+        }
+    };
 
     // Waits for the op's next CQE, arming the op first if it is not armed. Asked to stop (a
     // when_any loser), it gives up waiting and yields ECANCELED marked F_MORE: the op stays
@@ -224,6 +238,7 @@ class MultishotStream : private detail::Operation<D> {
     bool eof_ = false;                   // end of file: an empty item from now on
     std::uint32_t arms_ = 0;
     NextCqe* next_ = nullptr; // the next() suspended now, if any
+    InNext* in_next_ = nullptr; // the next() running now, if any
 };
 
 // Streams over the multishot events.

@@ -3,6 +3,7 @@
 module;
 #include <atomic>
 #include <concepts>
+#include <new>
 #include <coroutine>
 #include <utility>
 export module ringbahn:await.stop_scope;
@@ -88,8 +89,41 @@ export class StopScope {
         if (drop_fn_) [[unlikely]]
             std::exchange(drop_fn_, nullptr)(drop_record_, true);
     }
+    // The chain's value moves on into another holder's (a when_any awaited directly by another
+    // when_any's branch): its undo goes along, so the outer value dropped still undoes it.
+    inline void hand_to(StopScope& holder) noexcept {
+        if (drop_fn_) [[unlikely]]
+            holder.keep_also(std::exchange(drop_record_, nullptr), std::exchange(drop_fn_, nullptr));
+    }
 
   private:
+    // One more record beside the one held (a when_all's branches, or a winner and a loser that
+    // both read): settled together, the newer first — put-back bytes then keep their order.
+    void keep_also(void* record, DropFn fn) noexcept {
+        if (!drop_fn_) {
+            drop_record_ = record, drop_fn_ = fn;
+            return;
+        }
+        struct Both {
+            void* older;
+            DropFn older_fn;
+            void* newer;
+            DropFn newer_fn;
+            static void settle(void* p, bool dropped) noexcept {
+                auto* b = static_cast<Both*>(p);
+                b->newer_fn(b->newer, dropped);
+                b->older_fn(b->older, dropped);
+                delete b;
+            }
+        };
+        auto* both = new (std::nothrow) Both{drop_record_, drop_fn_, record, fn};
+        if (both == nullptr) { // no memory: the older value counts as taken, as on_drop would
+            claimed();
+            drop_record_ = record, drop_fn_ = fn;
+            return;
+        }
+        drop_record_ = both, drop_fn_ = &Both::settle;
+    }
     inline void lock() noexcept {
         while (busy_.test_and_set(std::memory_order_acquire))
             while (busy_.test(std::memory_order_relaxed)) {}

@@ -161,8 +161,13 @@ class Branch {
     void rethrow_if_failed() const {
         if (handle_.promise().error) std::rethrow_exception(handle_.promise().error);
     }
-    T take() noexcept {
-        handle_.promise().scope.claimed();
+    // `holder`: the scope of a branch that holds this value in turn (when_any nested directly in
+    // another's branch) — it takes over the undo. Else the value is the awaiter's now.
+    T take(StopScope* holder) noexcept {
+        if (holder) [[unlikely]]
+            handle_.promise().scope.hand_to(*holder);
+        else
+            handle_.promise().scope.claimed();
         T out = std::move(*handle_.promise().value);
         handle_.promise().value.reset();
         return out;
@@ -230,6 +235,7 @@ class WhenAwaiter {
         }, branches_);
         join_.scopes = scopes_.data();
         join_.count = count;
+        if constexpr (HoldsReturnedValue<P>) holder_ = stop_scope_of(parent);
         // Nested in another when_any's branch: its stop request reaches every branch of ours.
         if (StopScope* outer = stop_scope_of(parent)) {
             if (outer->attach(this, &WhenAwaiter::on_stop))
@@ -248,7 +254,7 @@ class WhenAwaiter {
         if (outer_) std::exchange(outer_, nullptr)->detach();
         std::apply([](auto&... b) { (b.rethrow_if_failed(), ...); }, branches_);
         auto values = std::apply(
-            [](auto&... b) { return std::tuple<branch_value_t<As>...>(b.take()...); }, branches_);
+            [h = holder_](auto&... b) { return std::tuple<branch_value_t<As>...>(b.take(h)...); }, branches_);
         if constexpr (Any)
             return AnyOf<branch_value_t<As>...>{
                 static_cast<std::size_t>(join_.winner.load(std::memory_order_acquire)),
@@ -262,6 +268,7 @@ class WhenAwaiter {
     bool spent_ = false;
     Join join_{};
     std::array<StopScope*, count> scopes_{};
+    StopScope* holder_ = nullptr; // the awaiting branch's scope, if it holds our value in turn
     StopScope* outer_ = nullptr;
     std::tuple<Branch<branch_value_t<As>>...> branches_;
 };

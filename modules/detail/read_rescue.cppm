@@ -269,6 +269,9 @@ class RescueOwner {
     ~RescueOwner() { Rescue::orphan(std::move(p_)); }
 
     [[nodiscard, gnu::always_inline]] inline Rescue* operator->() const noexcept { return p_.get(); }
+    [[nodiscard, gnu::always_inline]] inline Rescue* get() const noexcept { return p_.get(); }
+    // False once moved from: the Ring it belonged to holds nothing.
+    [[nodiscard, gnu::always_inline]] inline explicit operator bool() const noexcept { return p_ != nullptr; }
     [[nodiscard, gnu::always_inline]] inline const std::shared_ptr<Rescue>& shared() const noexcept { return p_; }
 
   private:

@@ -33,7 +33,9 @@ namespace ringbahn {
 //               user_data c.cancel_user_data(that index). Its CQE, like every CQE whose
 //               user_data is not the driver's own (0) nor a message (bit 63), goes to
 //               Completion::dispatch(user_data, res, flags, tearing_down); when that returns an
-//               SQE index, send a cancel aimed at it (a link's follow-up).
+//               SQE index, send a cancel aimed at it (a link's follow-up). Called from a thread
+//               that may not touch the ring (a stop request from elsewhere), a driver that
+//               cannot hand the cancel to its own thread calls c.cancel_not_sent() instead.
 //  refusal      An op the driver can never serve (more SQEs than its ring): r.refuse(errno)
 //               from inside acquire(), never later.
 //  post(h)      Resume coroutine h at the driver's next loop turn, on its reaping thread — never

@@ -91,7 +91,14 @@ export class LocalDriver : public Submitter {
         core_.sqe_filled(sqe);
     }
     inline bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
-    inline void cancel(Completion& c) noexcept { core_.cancel(c); }
+    // From another thread (a StopScope::request there) it does nothing: the SQ is this thread's
+    // alone, and nothing wakes this driver from outside yet — the op runs to its own end.
+    inline void cancel(Completion& c) noexcept {
+        if (on_owner_thread()) [[likely]]
+            core_.cancel(c);
+        else
+            c.cancel_not_sent();
+    }
     inline void post(std::coroutine_handle<> h) noexcept { posted_.push(h); }
     inline bool unpost(std::coroutine_handle<> h) noexcept { return posted_.remove(h); }
     [[nodiscard]] inline const Liveness& liveness() const noexcept { return liveness_; }

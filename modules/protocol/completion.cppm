@@ -239,6 +239,10 @@ export class Completion {
         refs_.fetch_add(1, std::memory_order_acq_rel);          // the cancel SQE's CQE
     }
 
+    // The driver could not send the cancel request_cancel counted (asked from a thread that may
+    // not touch its ring): drop the reference the cancel's CQE would have. The op runs on.
+    inline void cancel_not_sent() noexcept { release(); }
+
     // Never submitted (withdrawn while waiting for SQEs, or its driver went away first): the
     // kernel never saw this state, so it goes at once.
     inline void discard() noexcept { delete this; }

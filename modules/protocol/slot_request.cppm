@@ -50,9 +50,8 @@ export class SlotRequest {
         refused_ = err;
         grant_(*this, {});
     }
-    // The errno refuse() gave, or 0.
-    [[nodiscard]] inline int refused() const noexcept { return refused_; }
-    // For a request made again after a refusal (a stream re-arming): the errno, cleared.
+    // In the grant function, given no SQEs: the errno refuse() gave (cleared, so a request made
+    // again starts clean), or 0 — the driver is going away.
     [[nodiscard]] inline int take_refusal() noexcept { return std::exchange(refused_, 0); }
 
   private:
