@@ -98,6 +98,7 @@ export import :policies.provided;
 // drivers
 export import :drivers.demo;
 export import :drivers.local;
+export import :drivers.remote_inbox;
 
 // detail: nothing exported, re-exported so instantiations can reach it
 export import :detail.sqe;

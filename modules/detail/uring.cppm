@@ -66,6 +66,7 @@ class Uring {
     Result<void> open(const RingOptions& options);
 
     [[nodiscard]] ::io_uring& ring() noexcept { return ring_; }
+    [[nodiscard]] int ring_fd() const noexcept { return ring_.ring_fd; }
     [[nodiscard]] std::uint32_t setup_flags() const noexcept { return setup_flags_; }
     [[nodiscard]] std::uint32_t in_flight() const noexcept { return in_flight_; }
     // Times a reap found CQEs waiting in the kernel's overflow list (the CQ was full), and

@@ -49,6 +49,9 @@ LocalDriver::~LocalDriver() {
     liveness_.end();
     tasks_.destroy_all();
     posted_.clear(); // never resumed: their frames belong to whoever owns them
+    // Cancels other threads asked for go out (the drain reaps their CQEs); their posts, like
+    // ours, are never resumed.
+    remote_.drain([](std::coroutine_handle<>) noexcept {}, [this](Completion& c) noexcept { core_.cancel(c); });
     core_.drain();
 }
 
@@ -64,7 +67,9 @@ Result<std::uint32_t> LocalDriver::run_once(bool wait) {
         core_.submit();
         core_.settle(0);
     }
-    const bool block = wait && core_.in_flight() > 0 && posted_.empty();
+    if (remote_.pending()) [[unlikely]]
+        take_remote();
+    const bool block = wait && core_.in_flight() > 0 && posted_.empty() && !remote_.pending();
     // One enter: submit the turn's SQEs and, with DEFER_TASKRUN, run the deferred completions.
     const auto& faults = core_.faults();
     int rc = faults.before_wait ? faults.before_wait(faults.ctx) : 0;
@@ -78,12 +83,19 @@ Result<std::uint32_t> LocalDriver::run_once(bool wait) {
         return std::unexpected(errno_code(-rc));
     }
     std::uint32_t handled = core_.reap_and_dispatch();
+    if (remote_.pending()) [[unlikely]]
+        take_remote(); // woken by another thread (its MSG_RING's CQE is dispatched as nothing)
     // Posted resumptions last, one at a time: each may unpost (destroy) a later one.
     while (!posted_.empty()) {
         posted_.pop().resume();
         ++handled;
     }
     return handled;
+}
+
+void LocalDriver::take_remote() noexcept {
+    remote_.drain([this](std::coroutine_handle<> h) noexcept { posted_.push(h); },
+                  [this](Completion& c) noexcept { core_.cancel(c); });
 }
 
 std::uint32_t LocalDriver::cqes_ready() noexcept { return ::io_uring_cq_ready(&core_.ring()); }
@@ -93,7 +105,7 @@ Result<void> LocalDriver::run_until(const DoneSignal& done) {
         if (auto turn = run_once(true); !turn) return std::unexpected(turn.error());
         // Nothing in flight and not done: the task waits on something no CQE of this
         // single-threaded driver can bring. Waiting would hang forever.
-        if (!done.is_set() && core_.in_flight() == 0 && posted_.empty())
+        if (!done.is_set() && core_.in_flight() == 0 && posted_.empty() && !remote_.pending())
             return std::unexpected(errno_code(EDEADLK));
     }
     return {};

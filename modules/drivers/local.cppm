@@ -16,6 +16,7 @@ module;
 export module ringbahn:drivers.local;
 import :protocol.completion;
 import :detail.posted_queue;
+import :drivers.remote_inbox;
 import :detail.uring;
 import :drive.drive;
 import :drive.done_signal;
@@ -91,16 +92,25 @@ export class LocalDriver : public Submitter {
         core_.sqe_filled(sqe);
     }
     inline bool withdraw(SlotRequest& r) noexcept { return core_.withdraw(r); }
-    // From another thread (a StopScope::request there) it does nothing: the SQ is this thread's
-    // alone, and nothing wakes this driver from outside yet — the op runs to its own end.
+    // From another thread (a StopScope::request there, a pool handing a lease to a waiter of
+    // ours) the cancel or the wake-up goes through the remote inbox: the SQ and the posted
+    // queue are this thread's alone. A MSG_RING wakes our loop, which takes them at once.
     inline void cancel(Completion& c) noexcept {
         if (on_owner_thread()) [[likely]]
             core_.cancel(c);
         else
-            c.cancel_not_sent();
+            remote_.cancel(c, uring_fd());
     }
-    inline void post(std::coroutine_handle<> h) noexcept { posted_.push(h); }
-    inline bool unpost(std::coroutine_handle<> h) noexcept { return posted_.remove(h); }
+    inline void post(std::coroutine_handle<> h) noexcept {
+        if (on_owner_thread()) [[likely]]
+            posted_.push(h);
+        else
+            remote_.post(h, uring_fd());
+    }
+    inline bool unpost(std::coroutine_handle<> h) noexcept {
+        if (on_owner_thread() && posted_.remove(h)) return true;
+        return remote_.remove(h);
+    }
     [[nodiscard]] inline const Liveness& liveness() const noexcept { return liveness_; }
     // Fails with EPERM on a thread other than the owner, and with EDEADLK when `done` is not
     // set and nothing can set it: nothing in flight, nothing posted (a task waiting for a pool
@@ -133,7 +143,7 @@ export class LocalDriver : public Submitter {
         return core_.register_files(count);
     }
     // The ring's fd: the target of events::MsgRing.
-    [[nodiscard]] int uring_fd() noexcept { return core_.ring().ring_fd; }
+    [[nodiscard]] int uring_fd() const noexcept { return core_.ring_fd(); }
     // The oldest message another ring sent here (events::MsgRing) and not taken yet. Up to
     // 4,096 wait; past that they are counted in messages_dropped(), never dereferenced.
     [[nodiscard]] std::optional<events::RingMessage> take_message() noexcept {
@@ -170,6 +180,8 @@ export class LocalDriver : public Submitter {
     detail::Uring core_;
     TaskSet tasks_;
     detail::PostedQueue posted_; // resumed at the end of a loop turn
+    detail::RemoteInbox remote_; // what other threads post or cancel, taken each loop turn
+    void take_remote() noexcept;
     // Drivers left alive by a foreign-thread delete, kept reachable (a list, not a lost pointer).
     static inline std::atomic<std::uint64_t> foreign_leaks_{0};
     static inline std::atomic<LocalDriver*> leaked_{nullptr};

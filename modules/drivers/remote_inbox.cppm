@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:drivers.remote_inbox — what other threads hand a one-thread driver, and its wake-up.
+module;
+#include <atomic>
+#include <coroutine>
+#include <mutex>
+#include <utility>
+#include <vector>
+export module ringbahn:drivers.remote_inbox;
+import :protocol.completion;
+
+namespace ringbahn::detail {
+
+// Sends a CQE with user_data 0 (the driver's own: dispatched as nothing) to the ring behind
+// `ring_fd`, through an IORING_OP_MSG_RING from this thread's own small ring (made on first
+// use, closed when the thread exits): a wait in io_uring_enter there ends. False if this
+// thread has no ring or the kernel refused the message.
+bool wake_ring(int ring_fd) noexcept;
+
+// A LocalDriver's ring and queues are its thread's alone. Another thread — a pool handing a
+// lease to a waiter, a StopScope asked to stop an op — leaves its wake-up or its cancel here
+// and wakes the driver (wake_ring); the owner takes them at its next loop turn (drain). One
+// MSG_RING per batch: a wake-up already on its way covers what is added before it is taken.
+class RemoteInbox {
+  public:
+    void post(std::coroutine_handle<> h, int ring_fd) noexcept {
+        add(ring_fd, [&] { posts_.push_back(h); });
+    }
+    // c's cancel reference is held (request_cancel / abandon): the owner sends the cancel.
+    void cancel(Completion& c, int ring_fd) noexcept {
+        add(ring_fd, [&] { cancels_.push_back(&c); });
+    }
+    // Forgets a posted h not taken yet; true if it was here.
+    bool remove(std::coroutine_handle<> h) noexcept {
+        std::lock_guard lock(mutex_);
+        for (auto it = posts_.begin(); it != posts_.end(); ++it)
+            if (*it == h) {
+                posts_.erase(it);
+                return true;
+            }
+        return false;
+    }
+    // Something waits to be taken (one load, no lock: the owner's loop asks every turn).
+    [[nodiscard]] inline bool pending() const noexcept { return pending_.load(std::memory_order_acquire); }
+    // The owner takes everything: posts in the order they came, then cancels.
+    template <class OnPost, class OnCancel>
+    void drain(OnPost&& on_post, OnCancel&& on_cancel) noexcept {
+        std::vector<std::coroutine_handle<>> posts;
+        std::vector<Completion*> cancels;
+        {
+            std::lock_guard lock(mutex_);
+            posts.swap(posts_);
+            cancels.swap(cancels_);
+            pending_.store(false, std::memory_order_relaxed);
+        }
+        for (auto h : posts) on_post(h);
+        for (Completion* c : cancels) on_cancel(*c);
+    }
+
+  private:
+    template <class Push>
+    void add(int ring_fd, Push&& push) noexcept {
+        bool wake = false;
+        {
+            std::lock_guard lock(mutex_);
+            push(); // std::bad_alloc here ends the process (noexcept): no memory for a wake-up
+            wake = !pending_.exchange(true, std::memory_order_release);
+        }
+        // No MSG_RING (this thread could not make a ring): the owner still finds the entry at
+        // its next turn — later, when another CQE ends its wait.
+        if (wake) (void)wake_ring(ring_fd);
+    }
+
+    std::mutex mutex_;
+    std::vector<std::coroutine_handle<>> posts_;
+    std::vector<Completion*> cancels_;
+    std::atomic<bool> pending_{false}; // set with the first entry, cleared by drain
+};
+
+} // namespace ringbahn::detail
