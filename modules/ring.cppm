@@ -237,16 +237,15 @@ class Ring {
     }
 
     // Writes up to one buffer's worth of `in`; returns the bytes the kernel took (maybe short).
-    // A file's Ring writes one at a time, and not while it reads (the position would race):
-    // EBUSY. A socket's may write while it reads.
+    // One write at a time (a second is EBUSY); a file's Ring not while it reads either (the
+    // position would race). A socket's may write while it reads.
     Task<Result<std::size_t>> write(std::span<const std::byte> in) {
         if (!rescue_) co_return moved_from();
         if (in.empty()) co_return 0;
-        std::optional<detail::InFlight<Lease>> writing;
-        if constexpr (IO::seekable) {
-            if (rescue_->busy()) co_return busy();
-            writing.emplace(rescue_.shared(), detail::ReadRescue<Lease>::writing);
-        }
+        // Marked in flight (close() cancels it). A file's: not beside any other op.
+        if (IO::seekable ? rescue_->busy() : rescue_->busy(detail::ReadRescue<Lease>::writing))
+            co_return busy();
+        detail::InFlight<Lease> writing(rescue_.shared(), detail::ReadRescue<Lease>::writing);
         if (!write_buf_) {
             auto lease = co_await policy_.acquire(Poster(*driver_));
             if (!lease) co_return std::unexpected(lease.error());
@@ -313,6 +312,7 @@ class Ring {
         if (!rescue_ || offset > std::uint64_t{INT64_MAX} || rescue_->busy() || rescue_->has_front() ||
             !rescue_->quiet()) [[unlikely]]
             return seek_slow(offset);
+        rescue_->next_epoch(); // a dropped read's bytes belong to the old position
         end_of_buffer_ = offset;
         pos_ = filled_ = 0;
         drop_read_lease_if_idle();
@@ -384,6 +384,7 @@ class Ring {
     // Read-ahead belongs to the old position (a seek, a file write, close): what is buffered,
     // put back in front, or kept or still coming from an abandoned read.
     void forget_read_ahead() noexcept {
+        rescue_->next_epoch();
         pos_ = filled_ = 0;
         rescue_->clear_front();
         rescue_->discard();

@@ -204,6 +204,12 @@ class WhenAwaiter {
                            : std::move(other.branches_)) {}
     ~WhenAwaiter() {
         if (outer_) outer_->detach();
+        // Dropped values go back last branch first: each Ring read puts its bytes in front, so
+        // the first branch's end up first — the order they were read in.
+        [this]<std::size_t... I>(std::index_sequence<I...>) {
+            constexpr std::size_t n = sizeof...(I);
+            (std::get<n - 1 - I>(branches_).reset(), ...);
+        }(std::index_sequence_for<As...>{});
     }
 
     // Awaited once, as an rvalue (detail::AwaitOnce).

@@ -94,6 +94,10 @@ class ReadRescue : public std::enable_shared_from_this<ReadRescue<Lease>> {
         front_ = std::move(front);
         front_pos_ = 0;
     }
+    // Counts position changes (seek, write, close): a dropped read's bytes go back only if the
+    // position has not moved since (put_back_if_dropped).
+    inline void next_epoch() noexcept { ++epoch_; }
+    [[nodiscard]] inline std::uint64_t epoch() const noexcept { return epoch_; }
     [[nodiscard, gnu::always_inline]] inline bool has_front() const noexcept { return front_pos_ < front_.size(); }
     [[nodiscard]] inline std::span<const std::byte> front() const noexcept {
         return std::span<const std::byte>(front_).subspan(front_pos_);
@@ -202,6 +206,7 @@ class ReadRescue : public std::enable_shared_from_this<ReadRescue<Lease>> {
     std::optional<Poster> poster_;
     std::vector<std::byte> front_;
     std::size_t front_pos_ = 0;
+    std::uint64_t epoch_ = 0; // the owner's alone
 };
 
 // One op of a Ring in flight, for as long as it lives: marks the rescue busy (reading or
@@ -289,13 +294,16 @@ void put_back_if_dropped(StopScope& scope, std::shared_ptr<ReadRescue<Lease>> re
     struct Record {
         std::shared_ptr<ReadRescue<Lease>> rescue;
         std::span<const std::byte> bytes;
+        std::uint64_t epoch;
         static void settle(void* p, bool dropped) noexcept {
             auto* self = static_cast<Record*>(p);
-            if (dropped) self->rescue->put_back(self->bytes);
+            // A seek, a write or a close since: the bytes' place in the file is gone.
+            if (dropped && self->rescue->epoch() == self->epoch) self->rescue->put_back(self->bytes);
             delete self;
         }
     };
-    scope.on_drop(new Record{std::move(rescue), bytes}, &Record::settle);
+    const std::uint64_t epoch = rescue->epoch();
+    scope.on_drop(new Record{std::move(rescue), bytes, epoch}, &Record::settle);
 }
 
 // A Ring's read event, whose cancellation deposits into the Ring's ReadRescue instead of only

@@ -5,6 +5,7 @@ module;
 #include <cstddef>
 #include <exception>
 #include <type_traits>
+#include <system_error>
 #include <utility>
 #include <variant>
 export module ringbahn:tasks.task;
@@ -135,7 +136,9 @@ class [[nodiscard]] Task {
         }
         T await_resume() {
             if (!handle || !handle.done()) [[unlikely]] { // moved from, or running elsewhere
-                if constexpr (std::is_void_v<T>) return;
+                if constexpr (std::is_void_v<T>)
+                    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                            "ringbahn: awaited twice, or after it was moved from");
                 else return detail::spent_value<T>();
             }
             if (claims) [[unlikely]]

@@ -94,6 +94,18 @@ TEST_CASE("an awaitable moved from is spent", "[regression][spent]") {
         Task<void> v = nothing();
         co_await std::move(v);
         co_await std::move(v); // nothing to give twice: returns
+        // Moved from (or still running for another awaiter): it has not finished, and a
+        // Task<void> cannot say so in a value — it throws (found by the seventh step's attack).
+        Task<void> w = nothing();
+        Task<void> w2 = std::move(w);
+        bool threw = false;
+        try {
+            co_await std::move(w);
+        } catch (const std::system_error& e) {
+            threw = e.code() == std::errc::invalid_argument;
+        }
+        CHECK(threw);
+        co_await std::move(w2);
     }());
 }
 
