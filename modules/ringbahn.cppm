@@ -100,6 +100,11 @@ export import :drivers.demo;
 export import :drivers.local;
 export import :drivers.remote_inbox;
 
+// 8. Thread per core (modules/runtime/): one LocalDriver per thread, tasks spawned and
+//    coroutines moved between them, and channels carrying values across.
+export import :runtime.runtime;
+export import :runtime.channel;
+
 // detail: nothing exported, re-exported so instantiations can reach it
 export import :detail.sqe;
 export import :detail.await_once;

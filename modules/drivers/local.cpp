@@ -9,6 +9,8 @@ module;
 #include <memory>
 #include <new>
 #include <system_error>
+#include <utility>
+#include <atomic>
 module ringbahn;
 
 namespace ringbahn::drivers {
@@ -51,15 +53,17 @@ LocalDriver::~LocalDriver() {
     posted_.clear(); // never resumed: their frames belong to whoever owns them
     // Cancels other threads asked for go out (the drain reaps their CQEs); their posts, like
     // ours, are never resumed.
-    remote_.drain([](std::coroutine_handle<>) noexcept {}, [this](Completion& c) noexcept { core_.cancel(c); });
+    remote_.drain([](std::coroutine_handle<>) noexcept {}, [this](Completion& c) noexcept { core_.cancel(c); },
+                  [](Task<void>) noexcept {}); // spawned from elsewhere, never started: destroyed
     core_.drain();
 }
 
 
 
-Result<std::uint32_t> LocalDriver::run_once(bool wait) {
+Result<std::uint32_t> LocalDriver::turn(bool wait, bool wait_idle) {
     if (!on_owner_thread()) [[unlikely]]
         return std::unexpected(errno_code(EPERM));
+    Entered entered(this); // coroutines resumed in this turn find their driver (loops may nest)
     ::io_uring& ring = core_.ring();
     if (core_.has_waiters()) {
         // Requests parked for SQ space: submitting frees the SQ, so grant them before any
@@ -69,7 +73,8 @@ Result<std::uint32_t> LocalDriver::run_once(bool wait) {
     }
     if (remote_.pending()) [[unlikely]]
         take_remote();
-    const bool block = wait && core_.in_flight() > 0 && posted_.empty() && !remote_.pending();
+    const bool block = wait && (wait_idle || core_.in_flight() > 0) && posted_.empty() &&
+                       !remote_.pending();
     // One enter: submit the turn's SQEs and, with DEFER_TASKRUN, run the deferred completions.
     const auto& faults = core_.faults();
     int rc = faults.before_wait ? faults.before_wait(faults.ctx) : 0;
@@ -95,7 +100,16 @@ Result<std::uint32_t> LocalDriver::run_once(bool wait) {
 
 void LocalDriver::take_remote() noexcept {
     remote_.drain([this](std::coroutine_handle<> h) noexcept { posted_.push(h); },
-                  [this](Completion& c) noexcept { core_.cancel(c); });
+                  [this](Completion& c) noexcept { core_.cancel(c); },
+                  // A task's start runs its body: it may throw (std::bad_alloc) — a spawned
+                  // task's exceptions end the program, as TaskSet's own do.
+                  [this](Task<void> t) noexcept { tasks_.spawn(std::move(t)); });
+}
+
+Result<void> LocalDriver::serve(const std::atomic<bool>& stop) {
+    while (!stop.load(std::memory_order_acquire))
+        if (auto t = turn(true, true); !t) return std::unexpected(t.error());
+    return {};
 }
 
 std::uint32_t LocalDriver::cqes_ready() noexcept { return ::io_uring_cq_ready(&core_.ring()); }

@@ -12,6 +12,7 @@ module;
 #include <optional>
 #include <span>
 #include <thread>
+#include <utility>
 #include <vector>
 export module ringbahn:drivers.local;
 import :protocol.completion;
@@ -116,12 +117,51 @@ export class LocalDriver : public Submitter {
     // set and nothing can set it: nothing in flight, nothing posted (a task waiting for a pool
     // lease nobody holds on this driver).
     Result<void> run_until(const DoneSignal& done);
-    void spawn(Task<void> task) { tasks_.spawn(std::move(task)); }
+    // Starts `task` now on the owner thread; from another thread it starts at the driver's
+    // next loop turn (through the remote inbox, with a wake-up), on the owner thread — a
+    // driver's tasks run only where its ring may be used. A task spawned from another thread
+    // onto a driver that ends before its next turn is destroyed unstarted.
+    void spawn(Task<void> task) {
+        if (on_owner_thread()) [[likely]]
+            tasks_.spawn(std::move(task));
+        else
+            remote_.spawn(std::move(task), uring_fd());
+    }
+    // Destroys the spawned tasks still alive (their awaiters cancel their ops), as teardown does
+    // first; the driver stays usable. For an owner stopping several drivers in step (Runtime).
+    void destroy_tasks() noexcept { tasks_.destroy_all(); }
+
+    // Loop turns until `stop` is set, waiting in the kernel even with nothing in flight: the
+    // loop of a thread that serves this driver (a Runtime core), woken by a CQE, or by another
+    // thread's post, spawn, cancel or wake(). EPERM off the owner thread.
+    Result<void> serve(const std::atomic<bool>& stop);
+    // Ends a serve() wait from any thread (set its stop flag first: a wake-up sent before the
+    // wait starts ends that wait at once).
+    void wake() noexcept {
+        if (on_owner_thread()) return; // the loop is not waiting: we are running on it
+        remote_.wake(uring_fd());
+    }
+    // The driver whose loop is running on this thread (inside run_once / run_until / serve),
+    // or nullptr: where a coroutine resumed by a loop submits its ops and is woken (Channel).
+    [[nodiscard]] static LocalDriver* current() noexcept { return current_; }
+    // Code on this thread runs on behalf of this driver until the guard ends: current()
+    // answers it (block_on starts its task under one, before the loop runs).
+    class Entered {
+      public:
+        explicit Entered(LocalDriver* d) noexcept : saved_(std::exchange(current_, d)) {}
+        Entered(const Entered&) = delete;
+        Entered& operator=(const Entered&) = delete;
+        ~Entered() { current_ = saved_; }
+
+      private:
+        LocalDriver* saved_;
+    };
+    [[nodiscard]] Entered enter() noexcept { return Entered(on_owner_thread() ? this : current_); }
 
     // One loop turn: submit what is prepared, wait for one CQE if `wait` and anything is in
     // flight, then complete every ready CQE. Returns the CQEs handled; EPERM on a thread other
     // than the owner (nothing is touched).
-    Result<std::uint32_t> run_once(bool wait = true);
+    Result<std::uint32_t> run_once(bool wait = true) { return turn(wait, false); }
     // run_once without waiting: for callers that step the driver by hand.
     Result<std::uint32_t> poll() { return run_once(false); }
 
@@ -182,6 +222,9 @@ export class LocalDriver : public Submitter {
     detail::PostedQueue posted_; // resumed at the end of a loop turn
     detail::RemoteInbox remote_; // what other threads post or cancel, taken each loop turn
     void take_remote() noexcept;
+    // One loop turn; `wait_idle`: wait for a CQE even with nothing in flight (serve()).
+    Result<std::uint32_t> turn(bool wait, bool wait_idle);
+    static inline thread_local constinit LocalDriver* current_ = nullptr;
     // Drivers left alive by a foreign-thread delete, kept reachable (a list, not a lost pointer).
     static inline std::atomic<std::uint64_t> foreign_leaks_{0};
     static inline std::atomic<LocalDriver*> leaked_{nullptr};

@@ -8,6 +8,7 @@ module;
 #include <vector>
 export module ringbahn:drivers.remote_inbox;
 import :protocol.completion;
+import :tasks.task;
 
 namespace ringbahn::detail {
 
@@ -30,6 +31,15 @@ class RemoteInbox {
     void cancel(Completion& c, int ring_fd) noexcept {
         add(ring_fd, [&] { cancels_.push_back(&c); });
     }
+    // A task to start on the owner thread (LocalDriver::spawn from another thread). Never
+    // started if the driver ends first: destroyed unstarted by the teardown's drain.
+    void spawn(Task<void> task, int ring_fd) noexcept {
+        add(ring_fd, [&] { spawns_.push_back(std::move(task)); });
+    }
+    // Wakes the owner without leaving anything (a stop flag was set; see LocalDriver::serve).
+    void wake(int ring_fd) noexcept {
+        add(ring_fd, [] {});
+    }
     // Forgets a posted h not taken yet; true if it was here.
     bool remove(std::coroutine_handle<> h) noexcept {
         std::lock_guard lock(mutex_);
@@ -42,19 +52,23 @@ class RemoteInbox {
     }
     // Something waits to be taken (one load, no lock: the owner's loop asks every turn).
     [[nodiscard]] inline bool pending() const noexcept { return pending_.load(std::memory_order_acquire); }
-    // The owner takes everything: posts in the order they came, then cancels.
-    template <class OnPost, class OnCancel>
-    void drain(OnPost&& on_post, OnCancel&& on_cancel) noexcept {
+    // The owner takes everything: posts in the order they came, then cancels, then tasks to
+    // start (a spawned task may post or cancel again: that goes to the next drain).
+    template <class OnPost, class OnCancel, class OnSpawn>
+    void drain(OnPost&& on_post, OnCancel&& on_cancel, OnSpawn&& on_spawn) noexcept {
         std::vector<std::coroutine_handle<>> posts;
         std::vector<Completion*> cancels;
+        std::vector<Task<void>> spawns;
         {
             std::lock_guard lock(mutex_);
             posts.swap(posts_);
             cancels.swap(cancels_);
+            spawns.swap(spawns_);
             pending_.store(false, std::memory_order_relaxed);
         }
         for (auto h : posts) on_post(h);
         for (Completion* c : cancels) on_cancel(*c);
+        for (auto& t : spawns) on_spawn(std::move(t));
     }
 
   private:
@@ -74,6 +88,7 @@ class RemoteInbox {
     std::mutex mutex_;
     std::vector<std::coroutine_handle<>> posts_;
     std::vector<Completion*> cancels_;
+    std::vector<Task<void>> spawns_;
     std::atomic<bool> pending_{false}; // set with the first entry, cleared by drain
 };
 

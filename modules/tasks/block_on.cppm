@@ -84,7 +84,12 @@ export template <Drive D, class T>
 T block_on(D& driver, Task<T> task) {
     DoneSignal done;
     auto root = detail::run_blocking(std::move(task));
-    root.start(done);
+    if constexpr (requires { driver.enter(); }) {
+        auto entered = driver.enter(); // the task's first steps run on the driver's behalf
+        root.start(done);
+    } else {
+        root.start(done);
+    }
     if constexpr (!std::is_void_v<decltype(driver.run_until(done))>) {
         if (auto ran = driver.run_until(done); !ran) {
             root.destroy(); // unfinished: its awaiters cancel their ops

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Found by the outside attack on issue 13's fifth step: a StopScope::request() from another
 // thread, reaching an op of a LocalDriver, wrote a cancel SQE into that driver's SQ from the
-// foreign thread (a data race on the SQ tail) — and the cancel was never submitted. A LocalDriver
-// touches its ring only on its own thread: from another, its cancel() now sends nothing and drops
+// foreign thread (a data race on the SQ tail) — and the cancel was never submitted.
 // A LocalDriver's ring is its thread's alone: from another thread, its cancel() (and post())
 // now leave the request in a locked inbox and wake the owner's loop with a MSG_RING; the owner
 // sends the cancel, and the op ends with ECANCELED at once. Run under TSan.

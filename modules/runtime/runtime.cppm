@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+// ringbahn:runtime.runtime — thread per core: one LocalDriver per thread, and the ways between them.
+module;
+#include <atomic>
+#include <condition_variable>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <expected>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+export module ringbahn:runtime.runtime;
+import :protocol.error;
+import :drive.done_signal;
+import :drivers.local;
+import :tasks.task;
+
+namespace ringbahn {
+
+export struct RuntimeOptions {
+    // 0 = one core per CPU this process may run on (sched_getaffinity).
+    unsigned cores = 0;
+    // Pin core i to the i-th CPU this process may run on (modulo their count).
+    bool pin = false;
+    // Each core's driver.
+    drivers::LocalOptions driver{};
+};
+
+namespace detail {
+// One core: its thread, and the driver other threads reach it through. `driver` is set once the
+// thread made it and cleared (under `mutex`) before the thread destroys it, so nobody posts to
+// a driver that is gone.
+struct RuntimeCore {
+    unsigned index = 0;
+    std::thread thread;
+    std::mutex mutex;
+    drivers::LocalDriver* driver = nullptr;
+    std::atomic<bool> stop{false};
+    std::error_code failed; // why its thread could not serve (written before it is ready)
+    bool absent = false; // its thread could not start (guarded by Runtime::stop_mutex_)
+};
+} // namespace detail
+
+// A thread-per-core runtime. Each core is a thread that owns one LocalDriver and serves it
+// (LocalDriver::serve): its tasks, its ops, its CQEs — nothing on the per-op path is shared
+// or locked. Cores reach each other only through a driver's remote inbox, woken by an
+// IORING_OP_MSG_RING from the sender's own ring: spawn_on starts a task on another core,
+// switch_to moves the awaiting coroutine there, and Channel<T> carries values between them.
+//
+// Stopping (stop() or the destructor), in this order: every core leaves its loop (nothing is
+// resumed from then on); each core in turn destroys the tasks it owns (their awaiters cancel
+// their ops, on whichever core they wait); then every core tears its driver down as the Drive
+// contract says (cancels sent, CQEs reaped, ring closed). A task spawned on a stopping core is
+// destroyed unstarted; a coroutine switching to one is not moved (ESHUTDOWN).
+export class Runtime {
+  public:
+    [[nodiscard]] static Result<std::unique_ptr<Runtime>> create(RuntimeOptions options = {});
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+    // stop(). Must not run on one of this runtime's cores (it would wait for itself): it
+    // then ends the program, as a std::thread joining itself would.
+    ~Runtime();
+
+    [[nodiscard]] unsigned cores() const noexcept { return static_cast<unsigned>(cores_.size()); }
+
+    // Starts `task` on `core` (at that core's next loop turn; at once when called there).
+    // EINVAL for a core that does not exist, ESHUTDOWN once the runtime is stopping (the task
+    // is destroyed unstarted).
+    Result<void> spawn_on(unsigned core, Task<void> task);
+
+    // Runs `main` on core 0 and waits for it on this thread (not one of the cores): its value,
+    // or its exception rethrown. If the runtime stops first, `main` is destroyed unfinished and
+    // the answer is ESHUTDOWN (the Result's error, or thrown as std::system_error).
+    template <class T>
+    T run(Task<T> main);
+
+    // `co_await rt.switch_to(core)`: the coroutine continues on `core`'s thread (at that core's
+    // next loop turn), and its ops from then on go to that core's driver. Result<void>: EINVAL
+    // for a core that does not exist, ESHUTDOWN when it is stopping (the coroutine stays where
+    // it was). Once moved, a coroutine must not be destroyed from another core until the
+    // runtime stops (a task's owner destroys it only at stop, after every loop ended).
+    class SwitchTo;
+    [[nodiscard]] SwitchTo switch_to(unsigned core) noexcept;
+
+    // The core this thread serves, if it is one of this runtime's.
+    [[nodiscard]] std::optional<unsigned> current_core() const noexcept;
+    // The driver of the core this thread serves (nullptr on other threads): where a coroutine
+    // running on the runtime submits its ops.
+    [[nodiscard]] static drivers::LocalDriver* here() noexcept { return drivers::LocalDriver::current(); }
+
+    // Stops every core (see above) and waits for their threads. Idempotent; from any thread but
+    // the cores'.
+    void stop() noexcept;
+
+  private:
+    explicit Runtime(unsigned count);
+    void serve_core(detail::RuntimeCore& core, unsigned cpu);
+    void stop_in_turn(detail::RuntimeCore& core);
+
+    RuntimeOptions options_;
+    std::vector<std::unique_ptr<detail::RuntimeCore>> cores_;
+    // The stop sequence's steps: cores that left their loop; whose turn it is to destroy its
+    // tasks; cores done with that step.
+    std::mutex stop_mutex_;
+    std::condition_variable stop_changed_;
+    unsigned ready_ = 0; // cores that made their driver (or failed to)
+    unsigned left_loop_ = 0;
+    unsigned destroyed_tasks_ = 0;
+    std::once_flag stop_once_;
+    static inline thread_local constinit Runtime* current_runtime_ = nullptr;
+    static inline thread_local constinit unsigned current_core_ = 0;
+};
+
+class Runtime::SwitchTo {
+  public:
+    SwitchTo(Runtime& rt, unsigned core) noexcept : rt_(&rt), core_(core) {}
+    SwitchTo(const SwitchTo&) = delete;
+    SwitchTo& operator=(const SwitchTo&) = delete;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        if (core_ >= rt_->cores()) {
+            result_ = std::unexpected(errno_code(EINVAL));
+            return false;
+        }
+        auto& core = *rt_->cores_[core_];
+        std::lock_guard lock(core.mutex);
+        if (core.driver == nullptr || core.stop.load(std::memory_order_acquire)) {
+            result_ = std::unexpected(errno_code(ESHUTDOWN));
+            return false;
+        }
+        core.driver->post(h); // another core: its remote inbox and a MSG_RING; this one: next turn
+        return true;
+    }
+    Result<void> await_resume() noexcept { return result_; }
+
+  private:
+    Runtime* rt_;
+    unsigned core_;
+    Result<void> result_{};
+};
+
+inline Runtime::SwitchTo Runtime::switch_to(unsigned core) noexcept { return SwitchTo(*this, core); }
+
+namespace detail {
+// Where run() finds main's outcome. The wrapper's frame holds a Signal as a parameter, so done
+// is set however the frame ends — finished, destroyed mid-way, or destroyed unstarted.
+template <class T>
+struct MainOutcome {
+    DoneSignal done;
+    std::optional<std::conditional_t<std::is_void_v<T>, std::monostate, T>> value;
+    std::exception_ptr error;
+
+    struct Signal {
+        MainOutcome* out;
+        explicit Signal(MainOutcome* o) noexcept : out(o) {}
+        Signal(Signal&& o) noexcept : out(std::exchange(o.out, nullptr)) {}
+        ~Signal() {
+            if (out) out->done.set(); // the last touch of *out
+        }
+    };
+};
+
+template <class T>
+Task<void> run_main(Task<T> main, typename MainOutcome<T>::Signal signal) {
+    MainOutcome<T>* out = signal.out;
+    try {
+        if constexpr (std::is_void_v<T>) {
+            co_await std::move(main);
+            out->value.emplace();
+        } else {
+            out->value.emplace(co_await std::move(main));
+        }
+    } catch (...) {
+        out->error = std::current_exception();
+    }
+}
+
+template <class T>
+struct IsRuntimeResult : std::false_type {};
+template <class U>
+struct IsRuntimeResult<std::expected<U, std::error_code>> : std::true_type {};
+} // namespace detail
+
+template <class T>
+T Runtime::run(Task<T> main) {
+    if (current_runtime_ == this) std::terminate(); // on a core it would wait for itself
+    detail::MainOutcome<T> out;
+    auto started = spawn_on(0, detail::run_main<T>(std::move(main),
+                                                   typename detail::MainOutcome<T>::Signal(&out)));
+    out.done.wait(); // set when the wrapper's frame ends, however (refused: already)
+    if (out.error) std::rethrow_exception(out.error);
+    if (out.value) {
+        if constexpr (!std::is_void_v<T>) return std::move(*out.value);
+        else return;
+    }
+    const auto why = started ? errno_code(ESHUTDOWN) : started.error();
+    if constexpr (detail::IsRuntimeResult<T>::value)
+        return T(std::unexpected(why));
+    else
+        throw std::system_error(why, "Runtime::run");
+}
+
+} // namespace ringbahn

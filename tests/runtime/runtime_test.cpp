@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+// Runtime: tasks run on the core they were sent to, coroutines move between cores, and a stop
+// with work everywhere destroys every task, cancels every op and frees every buffer.
+#include <catch2/catch_test_macros.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+import ringbahn;
+import ringbahn.test_support;
+
+using namespace ringbahn;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Catch2 is not thread-safe: coroutines that run on several cores at once count instead of
+// asserting; one that runs while the others wait (run()'s main, a single hopper) asserts.
+
+// Counts frames alive: constructed in a coroutine's frame, gone when the frame is destroyed.
+struct Alive {
+    std::atomic<int>* count;
+    explicit Alive(std::atomic<int>& c) : count(&c) { ++*count; }
+    Alive(const Alive&) = delete;
+    ~Alive() { --*count; }
+};
+
+Task<int> answer(Runtime& rt) {
+    REQUIRE(rt.current_core() == std::optional<unsigned>(0));
+    auto [nop, r] = co_await Runtime::here()->submit(events::Nop{});
+    REQUIRE(r.has_value());
+    co_return 42;
+}
+
+Task<void> note_where(Runtime& rt, std::mutex& m, std::vector<std::pair<unsigned, std::thread::id>>& seen,
+                      std::atomic<int>& done) {
+    {
+        std::lock_guard lock(m);
+        seen.emplace_back(rt.current_core().value(), std::this_thread::get_id());
+    }
+    // No Catch2 assertion here: cores run at once, and Catch2 is not thread-safe.
+    auto [nop, r] = co_await Runtime::here()->submit(events::Nop{});
+    if (r) ++done;
+    co_return;
+}
+
+Task<void> hop(Runtime& rt, std::vector<std::pair<std::optional<unsigned>, std::thread::id>>& trail) {
+    for (unsigned step = 0; step < 2 * rt.cores() + 1; ++step) {
+        const unsigned to = step % rt.cores();
+        auto moved = co_await rt.switch_to(to);
+        REQUIRE(moved.has_value());
+        trail.emplace_back(rt.current_core(), std::this_thread::get_id());
+        // Ops after the move go to the new core's driver, from its thread.
+        auto [nop, r] = co_await Runtime::here()->submit(events::Nop{});
+        REQUIRE(r.has_value());
+    }
+}
+
+Task<void> refused_moves(Runtime& rt) {
+    auto r = co_await rt.switch_to(rt.cores());
+    CHECK((!r && r.error() == std::errc::invalid_argument));
+    CHECK(rt.current_core() == std::optional<unsigned>(0)); // not moved
+}
+
+Task<void> throws_on_core() {
+    co_await std::suspend_never{};
+    throw std::runtime_error("main failed");
+}
+
+// Waits for ever on an empty pipe, with a buffer the ledger counts, after moving to `core`.
+Task<void> stuck_read(Runtime& rt, unsigned core, int fd, test::BufferLedger& frees, std::atomic<int>& alive,
+                      std::atomic<int>& waiting) {
+    Alive a(alive);
+    if (core != rt.current_core()) (void)co_await rt.switch_to(core);
+    ++waiting;
+    auto [read, r] = co_await Runtime::here()->submit(events::Read<test::TrackedBuffer>{fd, test::TrackedBuffer(64, frees)});
+    FAIL("a read of an empty pipe finished: " << (r ? 0 : r.error().value()));
+}
+
+Task<void> forever(Runtime& rt, std::atomic<int>& alive) {
+    Alive a(alive);
+    for (;;) co_await Runtime::here()->submit(events::Timeout(1h));
+}
+
+} // namespace
+
+TEST_CASE("run() gives main's value, run on core 0 with its own driver", "[runtime]") {
+    auto rt = Runtime::create({.cores = 2}).value();
+    CHECK(rt->cores() == 2u);
+    CHECK(rt->run(answer(*rt)) == 42);
+    CHECK(!rt->current_core()); // this thread serves no core
+    CHECK(Runtime::here() == nullptr);
+}
+
+TEST_CASE("run() rethrows main's exception", "[runtime]") {
+    auto rt = Runtime::create({.cores = 1}).value();
+    CHECK_THROWS_AS(rt->run(throws_on_core()), std::runtime_error);
+}
+
+TEST_CASE("spawn_on runs each task on its core's own thread", "[runtime]") {
+    auto rt = Runtime::create({.cores = 3}).value();
+    std::mutex m;
+    std::vector<std::pair<unsigned, std::thread::id>> seen;
+    std::atomic<int> done{0};
+    constexpr int per_core = 50;
+    for (int i = 0; i < per_core; ++i)
+        for (unsigned c = 0; c < rt->cores(); ++c) REQUIRE(rt->spawn_on(c, note_where(*rt, m, seen, done)));
+    for (auto until = std::chrono::steady_clock::now() + 10s;
+         done.load() < per_core * 3 && std::chrono::steady_clock::now() < until;)
+        std::this_thread::sleep_for(1ms);
+    REQUIRE(done.load() == per_core * 3);
+    std::lock_guard lock(m);
+    std::vector<std::set<std::thread::id>> threads(rt->cores());
+    std::vector<int> counts(rt->cores());
+    for (auto [core, id] : seen) {
+        threads[core].insert(id);
+        ++counts[core];
+    }
+    for (unsigned c = 0; c < rt->cores(); ++c) {
+        CHECK(counts[c] == per_core);
+        CHECK(threads[c].size() == 1u); // one thread per core…
+        CHECK(!threads[c].contains(std::this_thread::get_id()));
+    }
+    CHECK(*threads[0].begin() != *threads[1].begin()); // …and a different one for each
+    CHECK(*threads[1].begin() != *threads[2].begin());
+    CHECK(!rt->spawn_on(3, note_where(*rt, m, seen, done)));
+}
+
+TEST_CASE("switch_to moves a coroutine to another core's thread and driver", "[runtime]") {
+    auto rt = Runtime::create({.cores = 2}).value();
+    std::vector<std::pair<std::optional<unsigned>, std::thread::id>> trail;
+    rt->run(hop(*rt, trail));
+    REQUIRE(trail.size() == 5u);
+    for (std::size_t i = 0; i < trail.size(); ++i) CHECK(trail[i].first == std::optional<unsigned>(i % 2));
+    CHECK(trail[0].second != trail[1].second);
+    CHECK(trail[0].second == trail[2].second);
+    rt->run(refused_moves(*rt));
+}
+
+TEST_CASE("stopping with reads waiting on every core frees every task, op and buffer", "[runtime]") {
+    test::Pipe pipe;
+    test::BufferLedger frees;
+    std::atomic<int> alive{0}, waiting{0};
+    {
+        // This thread's messenger ring (one fd, kept until the thread exits) exists before the
+        // count: it is made by this thread's first wake-up of another thread's driver.
+        auto warm = Runtime::create({.cores = 1}).value();
+        CHECK(warm->run([]() -> Task<int> { co_return 1; }()) == 1);
+    }
+    const int fds_before = test::fd_count();
+    {
+        auto rt = Runtime::create({.cores = 2}).value();
+        for (int i = 0; i < 20; ++i) {
+            // Spawned on one core, waiting on the other, or on its own.
+            REQUIRE(rt->spawn_on(i % 2, stuck_read(*rt, (i / 2) % 2, pipe.read.get(), frees, alive, waiting)));
+            REQUIRE(rt->spawn_on(i % 2, forever(*rt, alive)));
+        }
+        for (auto until = std::chrono::steady_clock::now() + 10s;
+             waiting.load() < 20 && std::chrono::steady_clock::now() < until;)
+            std::this_thread::sleep_for(1ms);
+        REQUIRE(waiting.load() == 20);
+        CHECK(alive.load() == 40);
+        rt->stop();
+        // Stopped: nothing more starts, nothing moves in.
+        CHECK(rt->spawn_on(0, forever(*rt, alive)).error().value() == ESHUTDOWN);
+        CHECK(alive.load() == 0);
+    }
+    CHECK(alive.load() == 0);
+    CHECK(frees.allocated() == 20);
+    CHECK(frees.freed() == 20);     // every buffer the kernel borrowed came back, once
+    CHECK(test::fd_count() == fds_before); // the rings are closed
+}
+
+TEST_CASE("run() of a main the runtime stops under is ESHUTDOWN, its frame destroyed", "[runtime]") {
+    auto rt = Runtime::create({.cores = 2}).value();
+    std::atomic<int> alive{0};
+    std::thread stopper([&] {
+        while (alive.load() == 0) std::this_thread::sleep_for(1ms);
+        rt->stop();
+    });
+    auto main_task = [](Runtime& r, std::atomic<int>& a) -> Task<Result<int>> {
+        co_await forever(r, a);
+        co_return 1;
+    };
+    auto r = rt->run(main_task(*rt, alive));
+    stopper.join();
+    CHECK((!r && r.error().value() == ESHUTDOWN));
+    CHECK(alive.load() == 0);
+    // A main given to a stopped runtime is refused, and destroyed unstarted.
+    CHECK(rt->run(main_task(*rt, alive)).error().value() == ESHUTDOWN);
+}
+
+TEST_CASE("idle cores sleep in the kernel, and wake for a task sent from another thread", "[runtime]") {
+    auto rt = Runtime::create({.cores = 2}).value();
+    ::rusage before{}, after{};
+    ::getrusage(RUSAGE_SELF, &before);
+    std::this_thread::sleep_for(300ms);
+    ::getrusage(RUSAGE_SELF, &after);
+    auto cpu_us = [](const ::rusage& u) {
+        return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+    };
+    // Two spinning cores would use 600 ms of CPU here.
+    CHECK(cpu_us(after) - cpu_us(before) < 100'000);
+    std::mutex m;
+    std::vector<std::pair<unsigned, std::thread::id>> seen;
+    std::atomic<int> done{0};
+    REQUIRE(rt->spawn_on(1, note_where(*rt, m, seen, done)));
+    for (auto until = std::chrono::steady_clock::now() + 10s;
+         done.load() < 1 && std::chrono::steady_clock::now() < until;)
+        std::this_thread::sleep_for(1ms);
+    CHECK(done.load() == 1);
+}
+
+TEST_CASE("a runtime refuses a core count it cannot mean", "[runtime]") {
+    CHECK(Runtime::create({.cores = 100'000}).error() == std::errc::invalid_argument);
+    // Pinned: each core on a CPU this process may use.
+    auto rt = Runtime::create({.cores = 2, .pin = true});
+    REQUIRE(rt.has_value());
+}
