@@ -135,16 +135,21 @@ void Runtime::stop_in_turn(detail::RuntimeCore& core) {
     stop_changed_.wait(lock, [&] { return turn_of() == cores(); });
 }
 
-Runtime::~Runtime() { stop(); }
+Runtime::~Runtime() {
+    if (current_runtime_ == this) std::terminate(); // a core cannot wait for, nor free, itself
+    stop();
+}
 
 void Runtime::stop() noexcept {
-    if (current_runtime_ == this) std::terminate(); // a core cannot wait for itself
-    std::call_once(stop_once_, [this] {
+    std::call_once(stop_asked_, [this] {
         for (auto& core : cores_) {
             std::lock_guard lock(core->mutex);
             core->stop.store(true, std::memory_order_release);
-            if (core->driver) core->driver->wake();
+            if (core->driver) core->driver->wake(); // on this core's own thread: a no-op
         }
+    });
+    if (current_runtime_ == this) return; // a core: its loop sees the flag when the task suspends
+    std::call_once(stop_joined_, [this] {
         for (auto& core : cores_)
             if (core->thread.joinable()) core->thread.join();
     });

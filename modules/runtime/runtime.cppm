@@ -64,8 +64,9 @@ export class Runtime {
     [[nodiscard]] static Result<std::unique_ptr<Runtime>> create(RuntimeOptions options = {});
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
-    // stop(). Must not run on one of this runtime's cores (it would wait for itself): it
-    // then ends the program, as a std::thread joining itself would.
+    // stop(), and waits for every core's thread. On one of this runtime's own cores it cannot
+    // (it would wait for itself, and free what that thread still runs on): it then ends the
+    // program, as a std::thread joining itself does.
     ~Runtime();
 
     [[nodiscard]] unsigned cores() const noexcept { return static_cast<unsigned>(cores_.size()); }
@@ -75,9 +76,10 @@ export class Runtime {
     // is destroyed unstarted).
     Result<void> spawn_on(unsigned core, Task<void> task);
 
-    // Runs `main` on core 0 and waits for it on this thread (not one of the cores): its value,
-    // or its exception rethrown. If the runtime stops first, `main` is destroyed unfinished and
-    // the answer is ESHUTDOWN (the Result's error, or thrown as std::system_error).
+    // Runs `main` on core 0 and waits for it on this thread: its value, or its exception
+    // rethrown. If the runtime stops first, `main` is destroyed unfinished and the answer is
+    // ESHUTDOWN; called on one of the runtime's own cores (it would wait for itself), EDEADLK
+    // and `main` is destroyed unstarted — the Result's error, or thrown as std::system_error.
     template <class T>
     T run(Task<T> main);
 
@@ -95,8 +97,9 @@ export class Runtime {
     // running on the runtime submits its ops.
     [[nodiscard]] static drivers::LocalDriver* here() noexcept { return drivers::LocalDriver::current(); }
 
-    // Stops every core (see above) and waits for their threads. Idempotent; from any thread but
-    // the cores'.
+    // Stops every core (see above) and waits for their threads. Idempotent, from any thread;
+    // called on one of the runtime's cores (a task stopping its runtime) it only asks them to
+    // stop and returns: the cores stop once that task suspends, and the destructor waits.
     void stop() noexcept;
 
   private:
@@ -113,7 +116,7 @@ export class Runtime {
     unsigned ready_ = 0; // cores that made their driver (or failed to)
     unsigned left_loop_ = 0;
     unsigned destroyed_tasks_ = 0;
-    std::once_flag stop_once_;
+    std::once_flag stop_asked_, stop_joined_;
     static inline thread_local constinit Runtime* current_runtime_ = nullptr;
     static inline thread_local constinit unsigned current_core_ = 0;
 };
@@ -190,11 +193,12 @@ struct IsRuntimeResult<std::expected<U, std::error_code>> : std::true_type {};
 
 template <class T>
 T Runtime::run(Task<T> main) {
-    if (current_runtime_ == this) std::terminate(); // on a core it would wait for itself
     detail::MainOutcome<T> out;
-    auto started = spawn_on(0, detail::run_main<T>(std::move(main),
-                                                   typename detail::MainOutcome<T>::Signal(&out)));
-    out.done.wait(); // set when the wrapper's frame ends, however (refused: already)
+    auto wrapper = detail::run_main<T>(std::move(main), typename detail::MainOutcome<T>::Signal(&out));
+    auto started = current_runtime_ == this ? Result<void>(std::unexpected(errno_code(EDEADLK)))
+                                            : spawn_on(0, std::move(wrapper));
+    if (!started) [[maybe_unused]] auto dropped = std::move(wrapper); // destroyed unstarted: done set
+    out.done.wait(); // set when the wrapper's frame ends, however
     if (out.error) std::rethrow_exception(out.error);
     if (out.value) {
         if constexpr (!std::is_void_v<T>) return std::move(*out.value);

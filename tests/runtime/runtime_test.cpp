@@ -232,3 +232,21 @@ TEST_CASE("a runtime refuses a core count it cannot mean", "[runtime]") {
     auto rt = Runtime::create({.cores = 2, .pin = true});
     REQUIRE(rt.has_value());
 }
+
+TEST_CASE("a task may stop its own runtime; run() on a core is EDEADLK, not a hang", "[runtime]") {
+    auto rt = Runtime::create({.cores = 2}).value();
+    std::atomic<int> alive{0};
+    REQUIRE(rt->spawn_on(1, forever(*rt, alive)));
+    auto inner = [](Runtime& r) -> Task<Result<int>> {
+        // run() from a core would wait for itself.
+        auto nested = r.run([]() -> Task<Result<int>> { co_return 1; }());
+        CHECK((!nested && nested.error() == std::errc::resource_deadlock_would_occur));
+        r.stop(); // asks; the cores stop once this task suspends
+        co_await Runtime::here()->submit(events::Timeout(1h));
+        co_return 2; // never: the stop destroys this frame
+    };
+    auto r = rt->run(inner(*rt));
+    CHECK((!r && r.error().value() == ESHUTDOWN));
+    rt.reset(); // joins the stopped cores
+    CHECK(alive.load() == 0);
+}
