@@ -104,6 +104,7 @@ export import :drivers.remote_inbox;
 //    coroutines moved between them, and channels carrying values across.
 export import :runtime.runtime;
 export import :runtime.channel;
+export import :runtime.call_on;
 
 // detail: nothing exported, re-exported so instantiations can reach it
 export import :detail.sqe;

@@ -173,6 +173,23 @@ Result<void> Runtime::spawn_on(unsigned index, Task<void> task) {
     return {};
 }
 
+unsigned Runtime::pick(Placement how) noexcept {
+    if (how == Placement::round_robin)
+        return next_core_.fetch_add(1, std::memory_order_relaxed) % cores();
+    unsigned best = 0;
+    std::size_t least = static_cast<std::size_t>(-1);
+    for (unsigned c = 0; c < cores(); ++c)
+        if (const std::size_t l = load(c); l < least) least = l, best = c;
+    return best;
+}
+
+std::size_t Runtime::load(unsigned index) noexcept {
+    if (index >= cores()) return 0;
+    auto& core = *cores_[index];
+    std::lock_guard lock(core.mutex); // the driver is not destroyed while we ask it
+    return core.driver ? core.driver->spawned() : 0;
+}
+
 std::optional<unsigned> Runtime::current_core() const noexcept {
     if (current_runtime_ == this) return current_core_;
     return std::nullopt;

@@ -4,6 +4,7 @@ module;
 #include <atomic>
 #include <condition_variable>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <expected>
@@ -23,6 +24,10 @@ import :drivers.local;
 import :tasks.task;
 
 namespace ringbahn {
+
+// Where the next piece of work goes (Runtime::pick): in turn, or to the core with the fewest
+// tasks alive.
+export enum class Placement { round_robin, least_loaded };
 
 export struct RuntimeOptions {
     // 0 = one core per CPU this process may run on (sched_getaffinity).
@@ -91,6 +96,14 @@ export class Runtime {
     class SwitchTo;
     [[nodiscard]] SwitchTo switch_to(unsigned core) noexcept;
 
+    // A core for the next piece of work — an accepted connection handed on with
+    // `spawn_on(rt.pick(), serve(std::move(conn)))`: the task owns the connection, so one
+    // handed to a core that is stopping is closed with the unstarted task, never leaked.
+    [[nodiscard]] unsigned pick(Placement how = Placement::round_robin) noexcept;
+    // Tasks alive on `core` (spawned there, not finished): what least_loaded compares. 0 for a
+    // core that does not exist or has stopped.
+    [[nodiscard]] std::size_t load(unsigned core) noexcept;
+
     // The core this thread serves, if it is one of this runtime's.
     [[nodiscard]] std::optional<unsigned> current_core() const noexcept;
     // The driver of the core this thread serves (nullptr on other threads): where a coroutine
@@ -117,6 +130,7 @@ export class Runtime {
     unsigned left_loop_ = 0;
     unsigned destroyed_tasks_ = 0;
     std::once_flag stop_asked_, stop_joined_;
+    std::atomic<unsigned> next_core_{0};
     static inline thread_local constinit Runtime* current_runtime_ = nullptr;
     static inline thread_local constinit unsigned current_core_ = 0;
 };
