@@ -32,6 +32,8 @@ Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
                                       .exclusive = true,
                                       .hide_opcodes = options.hide_opcodes});
     if (!opened) return std::unexpected(opened.error());
+    // Other threads' wake-ups go out through a ring made now: never an fd to find later.
+    if (int rc = driver->remote_.open(); rc < 0) return std::unexpected(errno_code(-rc));
     return driver;
 }
 
@@ -116,10 +118,12 @@ std::uint32_t LocalDriver::cqes_ready() noexcept { return ::io_uring_cq_ready(&c
 
 Result<void> LocalDriver::run_until(const DoneSignal& done) {
     while (!done.is_set()) {
-        if (auto turn = run_once(true); !turn) return std::unexpected(turn.error());
-        // Nothing in flight and not done: the task waits on something no CQE of this
-        // single-threaded driver can bring. Waiting would hang forever.
-        if (!done.is_set() && core_.in_flight() == 0 && posted_.empty() && !remote_.pending())
+        // A wake-up another thread promised (PostExpected) is worth waiting for in the kernel.
+        if (auto t = turn(true, expected_posts_ > 0); !t) return std::unexpected(t.error());
+        // Nothing in flight, nothing promised, and not done: the task waits on something no
+        // CQE of this single-threaded driver can bring. Waiting would hang forever.
+        if (!done.is_set() && core_.in_flight() == 0 && posted_.empty() && !remote_.pending() &&
+            expected_posts_ == 0)
             return std::unexpected(errno_code(EDEADLK));
     }
     return {};

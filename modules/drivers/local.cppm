@@ -20,6 +20,7 @@ import :detail.posted_queue;
 import :drivers.remote_inbox;
 import :detail.uring;
 import :drive.drive;
+import :drive.liveness;
 import :drive.done_signal;
 import :protocol.error;
 import :events.msg_ring;
@@ -158,6 +159,25 @@ export class LocalDriver : public Submitter {
     };
     [[nodiscard]] Entered enter() noexcept { return Entered(on_owner_thread() ? this : current_); }
 
+    // A wake-up another thread will post here (a Channel wait, a call_on's answer): while one is
+    // held, run_until() waits in the kernel for it instead of answering EDEADLK. Made and ended on
+    // the owner thread; harmless if it outlives the driver.
+    class PostExpected {
+      public:
+        explicit PostExpected(LocalDriver& d) noexcept : driver_(&d), id_(d.liveness_.id()) {
+            ++d.expected_posts_;
+        }
+        PostExpected(const PostExpected&) = delete;
+        PostExpected& operator=(const PostExpected&) = delete;
+        ~PostExpected() {
+            Liveness::if_alive(id_, [this]() noexcept { --driver_->expected_posts_; });
+        }
+
+      private:
+        LocalDriver* driver_;
+        std::uint64_t id_;
+    };
+
     // One loop turn: submit what is prepared, wait for one CQE if `wait` and anything is in
     // flight, then complete every ready CQE. Returns the CQEs handled; EPERM on a thread other
     // than the owner (nothing is touched).
@@ -225,6 +245,7 @@ export class LocalDriver : public Submitter {
     // One loop turn; `wait_idle`: wait for a CQE even with nothing in flight (serve()).
     Result<std::uint32_t> turn(bool wait, bool wait_idle);
     static inline thread_local constinit LocalDriver* current_ = nullptr;
+    std::uint32_t expected_posts_ = 0; // PostExpected alive (owner thread only)
     // Drivers left alive by a foreign-thread delete, kept reachable (a list, not a lost pointer).
     static inline std::atomic<std::uint64_t> foreign_leaks_{0};
     static inline std::atomic<LocalDriver*> leaked_{nullptr};

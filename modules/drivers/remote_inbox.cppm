@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:drivers.remote_inbox — what other threads hand a one-thread driver, and its wake-up.
 module;
+#include <liburing.h>
 #include <atomic>
 #include <coroutine>
 #include <mutex>
@@ -12,11 +13,26 @@ import :tasks.task;
 
 namespace ringbahn::detail {
 
-// Sends a CQE with user_data 0 (the driver's own: dispatched as nothing) to the ring behind
-// `ring_fd`, through an IORING_OP_MSG_RING from this thread's own small ring (made on first
-// use, closed when the thread exits): a wait in io_uring_enter there ends. False if this
-// thread has no ring or the kernel refused the message.
-bool wake_ring(int ring_fd) noexcept;
+// What ends the owner's wait in io_uring_enter: an IORING_OP_MSG_RING into its ring (a CQE with
+// user_data 0, the driver's own: dispatched as nothing), sent from a small ring of the driver's
+// own that any thread may use, one at a time. Made with the driver, so a wake-up never needs a
+// new fd: at the fd limit (EMFILE, the state a busy server reaches) it still goes out.
+class Waker {
+  public:
+    Waker() = default;
+    Waker(const Waker&) = delete;
+    Waker& operator=(const Waker&) = delete;
+    ~Waker();
+    // The ring, or why there is none (EMFILE, ENOMEM): the driver cannot be made without it.
+    int open() noexcept;
+    // Sends the message to the ring behind ring_fd; false if the kernel refused it.
+    bool wake(int ring_fd) noexcept;
+
+  private:
+    std::mutex mutex_;
+    ::io_uring ring_{};
+    bool open_ = false;
+};
 
 // A LocalDriver's ring and queues are its thread's alone. Another thread — a pool handing a
 // lease to a waiter, a StopScope asked to stop an op — leaves its wake-up or its cancel here
@@ -36,6 +52,8 @@ class RemoteInbox {
     void spawn(Task<void> task, int ring_fd) noexcept {
         add(ring_fd, [&] { spawns_.push_back(std::move(task)); });
     }
+    // The waker's ring: 0, or a negative errno (then the driver cannot be made).
+    int open() noexcept { return waker_.open(); }
     // Wakes the owner without leaving anything (a stop flag was set; see LocalDriver::serve).
     void wake(int ring_fd) noexcept {
         add(ring_fd, [] {});
@@ -80,9 +98,9 @@ class RemoteInbox {
             push(); // std::bad_alloc here ends the process (noexcept): no memory for a wake-up
             wake = !pending_.exchange(true, std::memory_order_release);
         }
-        // No MSG_RING (this thread could not make a ring): the owner still finds the entry at
-        // its next turn — later, when another CQE ends its wait.
-        if (wake) (void)wake_ring(ring_fd);
+        // A refused MSG_RING (the target ring gone or its CQ overflowing): the owner still
+        // finds the entry at its next turn, when another CQE ends its wait.
+        if (wake) (void)waker_.wake(ring_fd);
     }
 
     std::mutex mutex_;
@@ -90,6 +108,7 @@ class RemoteInbox {
     std::vector<Completion*> cancels_;
     std::vector<Task<void>> spawns_;
     std::atomic<bool> pending_{false}; // set with the first entry, cleared by drain
+    Waker waker_;
 };
 
 } // namespace ringbahn::detail

@@ -147,7 +147,10 @@ class CallOn {
   public:
     CallOn(Runtime& rt, unsigned core, Task<T> task)
         : rt_(&rt), core_(core), task_(std::move(task)), call_(std::make_shared<detail::RemoteCall<T>>()) {}
-    CallOn(CallOn&&) = default;
+    // Moved before it is awaited (into when_any): nothing started yet.
+    CallOn(CallOn&& o) noexcept
+        : rt_(o.rt_), core_(o.core_), task_(std::move(o.task_)), call_(std::move(o.call_)),
+          spent_(o.spent_), error_(o.error_) {}
     ~CallOn() {
         if (scope_) std::exchange(scope_, nullptr)->detach();
         if (!started_) return;
@@ -163,6 +166,8 @@ class CallOn {
     bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
+        if (spent_) return fail(EINVAL); // awaited again: touch nothing
+        spent_ = true;
         auto* here = drivers::LocalDriver::current();
         if (!here) return fail(EPERM);
         call_->caller = h;
@@ -181,10 +186,12 @@ class CallOn {
             return fail(spawned.error().value());
         }
         started_ = true;
+        expected_.emplace(*here); // a block_on caller waits for the answer, not EDEADLK
         return true;
     }
     T await_resume() {
         if (scope_) std::exchange(scope_, nullptr)->detach();
+        expected_.reset();
         std::error_code why;
         if (error_) {
             why = errno_code(error_);
@@ -216,7 +223,9 @@ class CallOn {
     Task<T> task_;
     std::shared_ptr<detail::RemoteCall<T>> call_;
     StopScope* scope_ = nullptr;
+    std::optional<drivers::LocalDriver::PostExpected> expected_;
     bool started_ = false;
+    bool spent_ = false;
     int error_ = 0;
 };
 

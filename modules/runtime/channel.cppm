@@ -70,8 +70,12 @@ struct ChannelState {
     void let_one_in() noexcept { // under the lock
         if (!first || queue.size() >= capacity) return;
         ParkedSender<T>& s = *first;
+        try {
+            queue.push_back(std::move(**s.value)); // strong guarantee: on a throw, unchanged
+        } catch (...) {
+            return; // the sender stays first in line; the next receive lets it in
+        }
         unlink(s);
-        queue.push_back(std::move(**s.value));
         s.value->reset();
         s.wake();
     }
@@ -82,23 +86,41 @@ struct ChannelState {
 class ChannelWaiter {
   protected:
     ChannelWaiter() = default;
-    ChannelWaiter(const ChannelWaiter&) = delete;
-    ChannelWaiter& operator=(const ChannelWaiter&) = delete;
+    // Moved before it is awaited (into when_any): nothing is parked yet, nothing to carry.
+    ChannelWaiter(ChannelWaiter&& o) noexcept : spent_(o.spent_), error_(o.error_) {}
+    ChannelWaiter& operator=(ChannelWaiter&&) = delete;
     bool fail(int e) noexcept {
         error_ = e;
         return false;
     }
-    // Runs `park` (under the channel's lock, which it takes) attached to h's stop scope, if
-    // any, so no stop request falls between the two. park returns whether it parked.
-    template <class P, class Park>
-    bool park_under_scope(std::coroutine_handle<P> h, void (*on_stop)(void*) noexcept, Park&& park) {
+    // Parks the awaiting coroutine, attached to its stop scope if it has one, so no stop request
+    // falls between the two. `try_now` (no scope held) does what needs no wait — it may throw
+    // (a value's move, std::bad_alloc), and the exception reaches the awaiter — and returns
+    // whether it did; `park` (under the scope's lock: must not throw) links the waiter unless
+    // the channel changed since, and answers parked, done (an error set), or try again.
+    enum class Parked { yes, no, again };
+    template <class P, class TryNow, class Park>
+    bool park_under_scope(std::coroutine_handle<P> h, void (*on_stop)(void*) noexcept, TryNow&& try_now,
+                          Park&& park) {
+        if (spent_) return fail(EINVAL); // awaited again: touch nothing
+        spent_ = true;
         StopScope* scope = stop_scope_of(h);
-        if (!scope) return park();
-        bool parked = false;
-        if (!scope->attach_then(this, on_stop, [&] { parked = park(); })) return fail(ECANCELED);
-        if (parked) scope_ = scope;
-        else scope->detach(); // not waiting: nothing to stop
-        return parked;
+        for (;;) {
+            if (try_now()) return false;
+            if (error_) return false;
+            Parked parked = Parked::again;
+            if (!scope) {
+                parked = park();
+            } else if (!scope->attach_then(this, on_stop, [&]() noexcept { parked = park(); })) {
+                return fail(ECANCELED);
+            }
+            if (parked == Parked::yes) {
+                scope_ = scope;
+                return true;
+            }
+            if (scope) scope->detach(); // not waiting: nothing to stop
+            if (parked == Parked::no) return false;
+        }
     }
     // Before the result is touched, and first thing on destruction: no stop reaches us after.
     void leave_scope() noexcept {
@@ -111,8 +133,11 @@ class ChannelWaiter {
 
     std::coroutine_handle<> handle_;
     std::optional<Poster> poster_;
+    // While parked: the driver waits for our wake-up rather than call it a deadlock.
+    std::optional<drivers::LocalDriver::PostExpected> expected_;
     StopScope* scope_ = nullptr;
     bool woken_ = false; // posted, not resumed yet (under the channel's lock)
+    bool spent_ = false; // awaited once: a second await touches nothing (EINVAL)
     int error_ = 0;
 };
 
@@ -150,6 +175,7 @@ class Channel {
     class Send : detail::ChannelWaiter {
       public:
         Send(std::shared_ptr<State> s, T v) : state_(std::move(s)), value_(std::move(v)) {}
+        Send(Send&& o) : ChannelWaiter(std::move(o)), state_(std::move(o.state_)), value_(std::move(o.value_)) {}
         ~Send() {
             leave_scope();
             if (!parked_) return;
@@ -161,28 +187,34 @@ class Channel {
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
             if (!state_) return fail(EINVAL);
-            return park_under_scope(h, &Send::on_stop, [&] {
+            auto try_now = [&] {
                 std::lock_guard lock(state_->mutex);
                 if (state_->closed) return fail(EPIPE);
-                if (state_->queue.size() < state_->capacity && !state_->first) {
-                    state_->queue.push_back(std::move(*value_));
-                    value_.reset();
-                    state_->wake_receiver();
-                    return false;
-                }
+                if (state_->queue.size() >= state_->capacity || state_->first) return false;
+                state_->queue.push_back(std::move(*value_)); // may throw: nothing changed then
+                value_.reset();
+                state_->wake_receiver();
+                return true;
+            };
+            return park_under_scope(h, &Send::on_stop, try_now, [&]() noexcept {
+                std::lock_guard lock(state_->mutex);
+                if (state_->closed) return fail(EPIPE), Parked::no;
+                if (state_->queue.size() < state_->capacity && !state_->first) return Parked::again;
                 auto* here = drivers::LocalDriver::current();
-                if (!here) return fail(EPERM);
+                if (!here) return fail(EPERM), Parked::no;
                 handle_ = h;
                 poster_.emplace(*here);
+                expected_.emplace(*here);
                 parked_.emplace(detail::ParkedSender<T>{&value_, h, poster_, &woken_});
                 parked_->prev = state_->last;
                 (state_->last ? state_->last->next : state_->first) = &*parked_;
                 state_->last = &*parked_;
-                return true;
+                return Parked::yes;
             });
         }
         Result<void> await_resume() noexcept {
             leave_scope();
+            expected_.reset();
             if (parked_) {
                 std::lock_guard lock(state_->mutex);
                 parked_.reset();
@@ -214,6 +246,7 @@ class Channel {
     class Recv : detail::ChannelWaiter {
       public:
         explicit Recv(std::shared_ptr<State> s) noexcept : state_(std::move(s)) {}
+        Recv(Recv&& o) noexcept : ChannelWaiter(std::move(o)), state_(std::move(o.state_)) {}
         ~Recv() {
             leave_scope();
             if (!handle_) return;
@@ -225,27 +258,37 @@ class Channel {
         template <class P>
         bool await_suspend(std::coroutine_handle<P> h) {
             if (!state_) return fail(EINVAL);
-            return park_under_scope(h, &Recv::on_stop, [&] {
+            auto try_now = [&] {
                 std::lock_guard lock(state_->mutex);
-                if (!state_->queue.empty() || state_->closed) return false; // take it at once
-                if (state_->receiver) return fail(EBUSY);
+                return !state_->queue.empty() || state_->closed; // take it at once
+            };
+            return park_under_scope(h, &Recv::on_stop, try_now, [&]() noexcept {
+                std::lock_guard lock(state_->mutex);
+                if (!state_->queue.empty() || state_->closed) return Parked::again;
+                if (state_->receiver) return fail(EBUSY), Parked::no;
                 auto* here = drivers::LocalDriver::current();
-                if (!here) return fail(EPERM);
+                if (!here) return fail(EPERM), Parked::no;
                 handle_ = h;
                 poster_.emplace(*here);
+                expected_.emplace(*here);
                 state_->receiver = h;
                 state_->receiver_poster = poster_;
                 state_->receiver_woken = &woken_;
-                return true;
+                return Parked::yes;
             });
         }
         Result<T> await_resume() {
             leave_scope();
+            expected_.reset();
+            if (!state_) return std::unexpected(errno_code(error_)); // moved-from channel
             std::lock_guard lock(state_->mutex);
             handle_ = {};
             woken_ = false;
             if (error_) return std::unexpected(errno_code(error_));
-            if (state_->queue.empty()) return std::unexpected(errno_code(EPIPE)); // closed
+            // Empty: closed — or another receiver (a try_recv) took the value we were woken
+            // for, against the one-receiver rule: EBUSY, as for a second waiting receiver.
+            if (state_->queue.empty())
+                return std::unexpected(errno_code(state_->closed ? EPIPE : EBUSY));
             T v = std::move(state_->queue.front());
             state_->queue.pop_front();
             state_->let_one_in();

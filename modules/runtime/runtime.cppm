@@ -20,6 +20,7 @@ module;
 export module ringbahn:runtime.runtime;
 import :protocol.error;
 import :drive.done_signal;
+import :drive.poster;
 import :drivers.local;
 import :tasks.task;
 
@@ -90,8 +91,8 @@ export class Runtime {
 
     // `co_await rt.switch_to(core)`: the coroutine continues on `core`'s thread (at that core's
     // next loop turn), and its ops from then on go to that core's driver. Result<void>: EINVAL
-    // for a core that does not exist, ESHUTDOWN when it is stopping (the coroutine stays where
-    // it was). Once moved, a coroutine must not be destroyed from another core until the
+    // for a core that does not exist, ESHUTDOWN when it is stopping, EPERM for a coroutine not
+    // run by one of this runtime's cores (the coroutine stays where it was). Once moved, a coroutine must not be destroyed from another core until the
     // runtime stops (a task's owner destroys it only at stop, after every loop ended).
     class SwitchTo;
     [[nodiscard]] SwitchTo switch_to(unsigned core) noexcept;
@@ -140,10 +141,24 @@ class Runtime::SwitchTo {
     SwitchTo(Runtime& rt, unsigned core) noexcept : rt_(&rt), core_(core) {}
     SwitchTo(const SwitchTo&) = delete;
     SwitchTo& operator=(const SwitchTo&) = delete;
+    // Destroyed while posted and not resumed (its frame destroyed on the core it was going to,
+    // or on its own when it switched to itself): the driver forgets it, so nothing resumes a
+    // dead frame.
+    ~SwitchTo() {
+        if (posted_) posted_->unpost(handle_);
+    }
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) noexcept {
         if (core_ >= rt_->cores()) {
             result_ = std::unexpected(errno_code(EINVAL));
+            return false;
+        }
+        // Only a coroutine the runtime runs may move: one its core's own loop resumed. Another
+        // (a block_on task, a nested loop's) has an owner elsewhere that may destroy it while
+        // it runs on the core: EPERM — call_on or spawn_on reach a core from there.
+        if (rt_->current_runtime_ != rt_ ||
+            drivers::LocalDriver::current() != rt_->cores_[current_core_]->driver) {
+            result_ = std::unexpected(errno_code(EPERM));
             return false;
         }
         auto& core = *rt_->cores_[core_];
@@ -152,15 +167,22 @@ class Runtime::SwitchTo {
             result_ = std::unexpected(errno_code(ESHUTDOWN));
             return false;
         }
+        handle_ = h;
+        posted_.emplace(*core.driver);
         core.driver->post(h); // another core: its remote inbox and a MSG_RING; this one: next turn
         return true;
     }
-    Result<void> await_resume() noexcept { return result_; }
+    Result<void> await_resume() noexcept {
+        posted_.reset();
+        return result_;
+    }
 
   private:
     Runtime* rt_;
     unsigned core_;
     Result<void> result_{};
+    std::coroutine_handle<> handle_;
+    std::optional<Poster> posted_; // where h waits to be resumed
 };
 
 inline Runtime::SwitchTo Runtime::switch_to(unsigned core) noexcept { return SwitchTo(*this, core); }

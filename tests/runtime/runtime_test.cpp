@@ -12,6 +12,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -249,4 +250,37 @@ TEST_CASE("a task may stop its own runtime; run() on a core is EDEADLK, not a ha
     CHECK((!r && r.error().value() == ESHUTDOWN));
     rt.reset(); // joins the stopped cores
     CHECK(alive.load() == 0);
+}
+
+namespace {
+// A root coroutine started at once, destroyed by hand.
+struct Root {
+    struct promise_type {
+        Root get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_always final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+    std::coroutine_handle<promise_type> h;
+};
+Root switch_then_note(Runtime& rt, unsigned core, std::atomic<bool>& resumed) {
+    (void)co_await rt.switch_to(core);
+    resumed = true;
+}
+} // namespace
+
+TEST_CASE("a coroutine destroyed while it waits to switch is never resumed", "[runtime]") {
+    auto rt = Runtime::create({.cores = 2}).value();
+    std::atomic<bool> resumed{false};
+    rt->run([](Runtime& r, std::atomic<bool>& res) -> Task<void> {
+        for (int round = 0; round < 50; ++round) {
+            // Switching to its own core: posted there, and destroyed before the next loop turn.
+            Root switcher = switch_then_note(r, 0, res);
+            switcher.h.destroy();
+            co_await Runtime::here()->submit(events::Nop{}); // loop turns pass
+            co_await Runtime::here()->submit(events::Nop{});
+        }
+    }(*rt, resumed));
+    CHECK(!resumed.load());
 }
