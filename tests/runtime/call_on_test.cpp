@@ -14,6 +14,8 @@
 #include <system_error>
 #include <thread>
 
+#include "root.hpp"
+
 import ringbahn;
 import ringbahn.test_support;
 
@@ -44,17 +46,7 @@ Task<int> thrower() {
     throw std::runtime_error("callee failed");
 }
 
-// A root coroutine started at once, destroyed by hand: the way to destroy a caller mid-call.
-struct Root {
-    struct promise_type {
-        Root get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_always final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-    std::coroutine_handle<promise_type> h;
-};
+using test_runtime::Root;
 
 Root call_and_wait(Runtime& rt, int fd, test::BufferLedger& frees, std::atomic<bool>& resumed) {
     (void)co_await call_on(rt, 1, read_empty_pipe(fd, frees));

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "root.hpp"
+
 import ringbahn;
 import ringbahn.test_support;
 
@@ -253,17 +255,7 @@ TEST_CASE("a task may stop its own runtime; run() on a core is EDEADLK, not a ha
 }
 
 namespace {
-// A root coroutine started at once, destroyed by hand.
-struct Root {
-    struct promise_type {
-        Root get_return_object() { return {std::coroutine_handle<promise_type>::from_promise(*this)}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_always final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-    std::coroutine_handle<promise_type> h;
-};
+using test_runtime::Root;
 Root switch_then_note(Runtime& rt, unsigned core, std::atomic<bool>& resumed) {
     (void)co_await rt.switch_to(core);
     resumed = true;
