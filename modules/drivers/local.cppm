@@ -115,8 +115,8 @@ export class LocalDriver : public Submitter {
     }
     [[nodiscard]] inline const Liveness& liveness() const noexcept { return liveness_; }
     // Fails with EPERM on a thread other than the owner, and with EDEADLK when `done` is not
-    // set and nothing can set it: nothing in flight, nothing posted (a task waiting for a pool
-    // lease nobody holds on this driver).
+    // set and nothing can set it: nothing in flight, nothing posted, no wake-up promised
+    // (PostExpected) — a task waiting for a pool lease nobody holds on this driver.
     Result<void> run_until(const DoneSignal& done);
     // Starts `task` now on the owner thread; from another thread it starts at the driver's
     // next loop turn (through the remote inbox, with a wake-up), on the owner thread — a

@@ -18,6 +18,7 @@ import :drive.poster;
 import :drivers.local;
 import :await.stop_scope;
 import :tasks.task;
+import :tasks.block_on; // detail::IsResult
 import :runtime.runtime;
 
 namespace ringbahn {
@@ -125,10 +126,6 @@ Task<void> callee(Task<T> task, CallEnd<T> end) {
     }
 }
 
-template <class T>
-struct IsCallResult : std::false_type {};
-template <class U>
-struct IsCallResult<std::expected<U, std::error_code>> : std::true_type {};
 
 } // namespace detail
 
@@ -206,7 +203,7 @@ class CallOn {
             }
             why = errno_code(ESHUTDOWN); // destroyed unfinished by its core's stop
         }
-        if constexpr (detail::IsCallResult<T>::value) return T(std::unexpected(why));
+        if constexpr (detail::IsResult<T>::value) return T(std::unexpected(why));
         else throw std::system_error(why, "call_on");
     }
 

@@ -23,6 +23,7 @@ import :drive.done_signal;
 import :drive.poster;
 import :drivers.local;
 import :tasks.task;
+import :tasks.block_on; // detail::IsResult
 
 namespace ringbahn {
 
@@ -221,10 +222,6 @@ Task<void> run_main(Task<T> main, typename MainOutcome<T>::Signal signal) {
     }
 }
 
-template <class T>
-struct IsRuntimeResult : std::false_type {};
-template <class U>
-struct IsRuntimeResult<std::expected<U, std::error_code>> : std::true_type {};
 } // namespace detail
 
 template <class T>
@@ -241,7 +238,7 @@ T Runtime::run(Task<T> main) {
         else return;
     }
     const auto why = started ? errno_code(ESHUTDOWN) : started.error();
-    if constexpr (detail::IsRuntimeResult<T>::value)
+    if constexpr (detail::IsResult<T>::value)
         return T(std::unexpected(why));
     else
         throw std::system_error(why, "Runtime::run");
