@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
-// ringbahn:example.echo_server — a TCP echo server on 127.0.0.1 with pooled buffers: one
-// spawned task per connection; --threads N runs N threads, each with its own LocalDriver and
-// its own SO_REUSEPORT listener on the same port (the kernel spreads connections). With
-// --self-test C it also runs C clients on another thread, checks every echoed byte, and exits.
+// ringbahn:example.echo_server — a TCP echo server on 127.0.0.1 with pooled buffers, on a
+// Runtime of --threads N cores: one core accepts, and each connection is handed to a core in
+// turn (one task per connection, one pool per core). With --self-test C it also runs C clients
+// on the main thread (a LocalDriver of its own), checks every echoed byte, and exits.
 // Run: ringbahn.example.echo_server [--port P] [--threads N] [--self-test C]
 #include <sys/socket.h>
 
@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <expected>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 import ringbahn;
@@ -20,9 +19,10 @@ import ringbahn;
 using namespace ringbahn;
 using Driver = drivers::LocalDriver;
 
-// Echo until the peer closes: read what is there, write it back.
-Task<void> serve(Driver& d, io::TcpStream conn, policies::Pooled policy) {
-    Ring ring(d, std::move(conn), std::move(policy));
+// Echo until the peer closes: read what is there, write it back. Runs on the core it was
+// handed to, with that core's pool; its ops go to that core's driver.
+Task<void> serve(io::TcpStream conn, policies::Pooled policy) {
+    Ring ring(*Runtime::here(), std::move(conn), std::move(policy));
     for (;;) {
         auto data = co_await ring.fill_buf();
         if (!data || data->empty()) break; // error or end of stream
@@ -32,22 +32,17 @@ Task<void> serve(Driver& d, io::TcpStream conn, policies::Pooled policy) {
     (void)co_await ring.close();
 }
 
-// Accepts until the listener is shut down (accept then fails), then returns.
-Task<void> accept_loop(Driver& d, io::TcpListener& listener, policies::Pooled policy) {
+// Accepts on one core and hands each connection to a core in turn, until the listener is shut
+// down (accept then fails). A connection handed to a stopping core is closed, never leaked.
+Task<void> accept_loop(Runtime& rt, io::TcpListener& listener, std::vector<policies::Pooled>& pools) {
     for (;;) {
-        auto conn = co_await listener.accept(d);
+        auto conn = co_await listener.accept(*Runtime::here());
         if (!conn) co_return;
         (void)conn->set_nodelay();
-        d.spawn(serve(d, std::move(*conn), policy));
+        const unsigned core = rt.pick();
+        (void)rt.spawn_on(core, serve(std::move(*conn), pools[core]));
     }
 }
-
-void server_thread(io::TcpListener& listener) {
-    auto d = Driver::create().value();
-    // 64 buffers of 16 KiB serve every connection of this thread; more wait their turn.
-    auto pool = BufferPool::create(64, 16 * 1024, WhenEmpty::wait).value();
-    block_on(*d, accept_loop(*d, listener, policies::Pooled{pool}));
-} // the driver's teardown cancels what is still open
 
 // A client: sends 50 messages of varied sizes and checks each echo byte for byte.
 Task<void> client(Driver& d, io::SocketAddress to, int id, std::atomic<int>& ok, int& left, DoneSignal& all) {
@@ -76,34 +71,32 @@ int main(int argc, char** argv) {
         else if (flag == "--threads") threads = value < 1 ? 1 : value;
         else if (flag == "--self-test") clients = value;
     }
-    std::vector<io::TcpListener> listeners;
-    auto at = *io::SocketAddress::v4("127.0.0.1", std::uint16_t(port));
-    for (int t = 0; t < threads; ++t) {
-        auto l = io::TcpListener::bind(at, 1024, /*reuse_port=*/true);
-        if (!l) {
-            std::fprintf(stderr, "echo_server: bind: %s\n", l.error().message().c_str());
-            return 1;
-        }
-        at = l->local_address().value(); // the others join the port the first one got
-        listeners.push_back(std::move(*l));
+    auto listener = io::TcpListener::bind(*io::SocketAddress::v4("127.0.0.1", std::uint16_t(port)), 1024);
+    if (!listener) {
+        std::fprintf(stderr, "echo_server: bind: %s\n", listener.error().message().c_str());
+        return 1;
     }
-    std::printf("echo_server: %d thread(s) listening on 127.0.0.1:%u\n", threads, unsigned(at.port()));
+    const auto at = listener->local_address().value();
+    auto rt = Runtime::create({.cores = unsigned(threads)}).value();
+    // Per core, 64 buffers of 16 KiB serve its connections; more wait their turn.
+    std::vector<policies::Pooled> pools;
+    for (int t = 0; t < threads; ++t)
+        pools.push_back(policies::Pooled{BufferPool::create(64, 16 * 1024, WhenEmpty::wait).value()});
+    std::printf("echo_server: %d core(s), listening on 127.0.0.1:%u\n", threads, unsigned(at.port()));
     std::fflush(stdout);
-    std::vector<std::thread> servers;
-    for (auto& l : listeners) servers.emplace_back(server_thread, std::ref(l));
     if (clients == 0) {
-        for (auto& s : servers) s.join(); // serve until killed
+        rt->run(accept_loop(*rt, *listener, pools)); // serve until killed
         return 0;
     }
+    (void)rt->spawn_on(0, accept_loop(*rt, *listener, pools));
     auto d = Driver::create().value();
     std::atomic<int> ok{0};
     int left = clients;
     DoneSignal all;
     for (int i = 0; i < clients; ++i) d->spawn(client(*d, at, i, ok, left, all));
     d->run_until(all);
-    for (auto& l : listeners) ::shutdown(l.native_handle(), SHUT_RDWR); // ends the accept loops
-    for (auto& s : servers) s.join();
-    std::printf("echo_server: %d/%d clients echoed 50 messages each over %d thread(s), every byte checked\n",
+    rt->stop(); // every core drains: what is still open is cancelled and closed
+    std::printf("echo_server: %d/%d clients echoed 50 messages each over %d core(s), every byte checked\n",
                 ok.load(), clients, threads);
     return ok.load() == clients ? 0 : 1;
 }

@@ -4,10 +4,10 @@
 //   GET /file/<name>  a file from --root (names of [A-Za-z0-9._-] only: nothing escapes it)
 //   other methods 405; malformed 400 (and the connection closes); headers over 8 KiB 431.
 // Keep-alive and pipelining: requests are parsed in place from the read buffer, answered in
-// order, and a batch of pipelined responses goes out in one write. One LocalDriver per thread
+// order, and a batch of pipelined responses goes out in one write. A Runtime core per worker
 // (--threads N, default: every core), each with its own SO_REUSEPORT listener, multishot
 // accept and a provided-buffer ring (idle connections hold no buffer). SIGINT/SIGTERM: stop
-// accepting, let responses in flight finish, close the idle connections, drain every driver,
+// accepting, let responses in flight finish, close the idle connections, drain every core,
 // exit 0 — and exit 1 if any fd opened since start is still open.
 // Defences, as a real server needs them (defaults in Limits below):
 //   --header-timeout-ms  a request's header must be complete this long after its first byte,
@@ -46,6 +46,8 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <latch>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -87,6 +89,12 @@ struct Worker {
     long requests = 0;
     int epoll = -1;              // the idle connections
     std::vector<Parked> parked;  // indexed by fd
+
+    void close_parked() { // at shutdown, once the runtime stopped
+        for (std::size_t fd = 0; fd < parked.size(); ++fd)
+            if (parked[fd].parked) ::close(int(fd));
+        ::close(epoll);
+    }
 };
 
 // Hands an idle connection's fd to the epoll set until data comes or its idle time is up.
@@ -307,20 +315,17 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
         co_await submit(w.driver, events::Timeout(std::chrono::milliseconds(1)));
 } // idle connections are closed when the driver goes (their reads are cancelled)
 
-void worker_thread(io::TcpListener& listener, Limits limits, int root, int stop,
-                   std::atomic<long>& requests) {
-    // 256 SQ entries batch a loop turn's SQEs; ops in flight (a read per connection) are not
-    // limited by it. 512 buffers of 16 KiB serve the connections that have data right now.
-    auto driver = Driver::create({.entries = 256}).value();
-    auto buffers = ProvidedBuffers::create(*driver, 512, 16 * 1024).value();
-    Worker w{*driver, buffers, limits, root, stop};
+// One core's worker: its listener, provided buffers and epoll set, until shutdown. The Worker
+// lives in main: the connection tasks that use it end when the runtime stops, after this one.
+Task<void> work(std::optional<Worker>& slot, io::TcpListener& listener, Limits limits, int root, int stop,
+                std::latch& finished) {
+    Driver& driver = *Runtime::here();
+    // 512 buffers of 16 KiB serve the connections that have data right now.
+    Worker& w = slot.emplace(driver, ProvidedBuffers::create(driver, 512, 16 * 1024).value(), limits, root, stop);
     w.epoll = ::epoll_create1(EPOLL_CLOEXEC);
-    driver->spawn(idle_connections(w));
-    block_on(*driver, serve(w, listener));
-    for (std::size_t fd = 0; fd < w.parked.size(); ++fd) // idle connections: closed at shutdown
-        if (w.parked[fd].parked) ::close(int(fd));
-    ::close(w.epoll);
-    requests += w.requests;
+    driver.spawn(idle_connections(w));
+    co_await serve(w, listener);
+    finished.count_down();
 }
 
 int main(int argc, char** argv) {
@@ -388,20 +393,29 @@ int main(int argc, char** argv) {
                 static_cast<long long>(limits.idle_timeout.count()));
     std::fflush(stdout);
 
-    std::atomic<long> requests{0};
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t)
-        workers.emplace_back(worker_thread, std::ref(listeners[t]), limits, root_fd, stop, std::ref(requests));
+    // A core per worker; 256 SQ entries batch a loop turn's SQEs (ops in flight are not
+    // limited by it).
+    auto rt = Runtime::create({.cores = threads, .driver = {.entries = 256}}).value();
+    std::vector<std::optional<Worker>> workers(threads);
+    std::latch finished(threads);
+    for (unsigned core = 0; core < threads; ++core)
+        (void)rt->spawn_on(core, work(workers[core], listeners[core], limits, root_fd, stop, finished));
     int sig = 0;
     sigwait(&signals, &sig);
     const std::uint64_t one = 1;
     (void)!::write(stop, &one, sizeof one);
-    for (auto& t : workers) t.join();
+    finished.wait();
+    rt->stop(); // every core drains: the idle connections' reads are cancelled, sockets closed
+    long requests = 0;
+    for (auto& w : workers) {
+        requests += w->requests;
+        w->close_parked();
+    }
     listeners.clear();
     ::close(stop);
     ::close(root_fd);
     const int fds_at_exit = http::open_fds();
     std::printf("shut down on signal %d after %ld requests; fds open at start %d, at exit %d\n", sig,
-                requests.load(), fds_at_start, fds_at_exit);
+                requests, fds_at_start, fds_at_exit);
     return fds_at_exit == fds_at_start ? 0 : 1;
 }

@@ -33,7 +33,7 @@ Result<std::unique_ptr<LocalDriver>> LocalDriver::create(LocalOptions options) {
                                       .hide_opcodes = options.hide_opcodes});
     if (!opened) return std::unexpected(opened.error());
     // Other threads' wake-ups go out through a ring made now: never an fd to find later.
-    if (int rc = driver->remote_.open(); rc < 0) return std::unexpected(errno_code(-rc));
+    if (int rc = driver->remote_.open(driver->liveness_.id()); rc < 0) return std::unexpected(errno_code(-rc));
     return driver;
 }
 
@@ -75,13 +75,15 @@ Result<std::uint32_t> LocalDriver::turn(bool wait, bool wait_idle) {
     }
     if (remote_.pending()) [[unlikely]]
         take_remote();
+    // Asleep only once the inbox knows: other threads send a wake-up only to a sleeping owner.
     const bool block = wait && (wait_idle || core_.in_flight() > 0) && posted_.empty() &&
-                       !remote_.pending();
+                       remote_.may_sleep();
     // One enter: submit the turn's SQEs and, with DEFER_TASKRUN, run the deferred completions.
     const auto& faults = core_.faults();
     int rc = faults.before_wait ? faults.before_wait(faults.ctx) : 0;
     if (rc == 0)
         rc = block ? ::io_uring_submit_and_wait(&ring, 1) : ::io_uring_submit_and_get_events(&ring);
+    if (block) remote_.woke();
     if (rc == -EBUSY || rc == -EAGAIN || rc == -EBADR) {
         // CQ backlog: reap first; the SQEs stay queued for the next turn. (-EBADR: the kernel
         // dropped a CQE for want of memory; counted in cqes_dropped().)

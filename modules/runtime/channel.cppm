@@ -15,6 +15,7 @@ export module ringbahn:runtime.channel;
 import :protocol.error;
 import :drive.poster;
 import :drivers.local;
+import :drivers.remote_inbox; // DeferredWakes
 import :await.stop_scope;
 
 namespace ringbahn {
@@ -188,6 +189,7 @@ class Channel {
         bool await_suspend(std::coroutine_handle<P> h) {
             if (!state_) return fail(EINVAL);
             auto try_now = [&] {
+                detail::DeferredWakes wake_after_unlock; // declared first: ends after the lock
                 std::lock_guard lock(state_->mutex);
                 if (state_->closed) return fail(EPIPE);
                 if (state_->queue.size() >= state_->capacity || state_->first) return false;
@@ -281,6 +283,7 @@ class Channel {
             leave_scope();
             expected_.reset();
             if (!state_) return std::unexpected(errno_code(error_)); // moved-from channel
+            detail::DeferredWakes wake_after_unlock; // a sender let in is woken after unlocking
             std::lock_guard lock(state_->mutex);
             handle_ = {};
             woken_ = false;
@@ -316,6 +319,7 @@ class Channel {
     // wait in line before this one), EPIPE when closed.
     Result<void> try_send(T value) const {
         if (!state_) return std::unexpected(errno_code(EINVAL));
+        detail::DeferredWakes wake_after_unlock;
         std::lock_guard lock(state_->mutex);
         if (state_->closed) return std::unexpected(errno_code(EPIPE));
         if (state_->queue.size() >= state_->capacity || state_->first)
@@ -327,6 +331,7 @@ class Channel {
     // Without waiting: EAGAIN when empty, EPIPE when empty and closed.
     Result<T> try_recv() const {
         if (!state_) return std::unexpected(errno_code(EINVAL));
+        detail::DeferredWakes wake_after_unlock;
         std::lock_guard lock(state_->mutex);
         if (state_->queue.empty()) return std::unexpected(errno_code(state_->closed ? EPIPE : EAGAIN));
         T v = std::move(state_->queue.front());
@@ -339,6 +344,7 @@ class Channel {
     // destroyed with their awaiters); the receiver takes what is queued, then gets EPIPE.
     void close() const noexcept {
         if (!state_) return;
+        detail::DeferredWakes wake_after_unlock;
         std::lock_guard lock(state_->mutex);
         state_->closed = true;
         while (state_->first) {
