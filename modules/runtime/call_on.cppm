@@ -163,7 +163,7 @@ class CallOn {
     bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
-        if (spent_) return fail(EINVAL); // awaited again: touch nothing
+        if (spent_ || !call_) return fail(EINVAL); // awaited again, or moved from: touch nothing
         spent_ = true;
         auto* here = drivers::LocalDriver::current();
         if (!here) return fail(EPERM);

@@ -156,7 +156,7 @@ void Runtime::stop() noexcept {
 }
 
 Result<void> Runtime::spawn_on(unsigned index, Task<void> task) {
-    if (index >= cores()) return std::unexpected(errno_code(EINVAL));
+    if (index >= cores() || !task.valid()) return std::unexpected(errno_code(EINVAL));
     auto& core = *cores_[index];
     if (current_runtime_ == this && current_core_ == index) {
         // On the core itself: its driver is alive while its thread runs, and the lock is not

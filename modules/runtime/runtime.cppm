@@ -79,7 +79,7 @@ export class Runtime {
     [[nodiscard]] unsigned cores() const noexcept { return static_cast<unsigned>(cores_.size()); }
 
     // Starts `task` on `core` (at that core's next loop turn; at once when called there).
-    // EINVAL for a core that does not exist, ESHUTDOWN once the runtime is stopping (the task
+    // EINVAL for a core that does not exist or a moved-from task, ESHUTDOWN once the runtime is stopping (the task
     // is destroyed unstarted).
     Result<void> spawn_on(unsigned core, Task<void> task);
 

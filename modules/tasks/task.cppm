@@ -112,6 +112,8 @@ class [[nodiscard]] Task {
     }
     Task(const Task&) = delete;
     Task& operator=(const Task&) = delete;
+    // Whether it holds a coroutine (false once moved from): what spawn and spawn_on check.
+    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
     ~Task() {
         if (handle_) handle_.destroy();
     }

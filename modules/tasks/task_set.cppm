@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 // ringbahn:tasks.task_set — detached (spawned) tasks, owned by their driver until they finish.
 module;
+#include <cerrno>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <utility>
 export module ringbahn:tasks.task_set;
+import :protocol.error;
 import :tasks.task;
 
 namespace ringbahn {
@@ -52,7 +55,11 @@ export class TaskSet {
     ~TaskSet() { destroy_all(); }
 
     // Starts `task` now, on this thread, up to its first suspension.
+    // A moved-from task is refused here, at the call (std::system_error, EINVAL), not left to
+    // throw where it would run (a spawned task's exception ends the program).
     void spawn(Task<void> task) {
+        if (!task.valid()) [[unlikely]]
+            throw std::system_error(errno_code(EINVAL), "ringbahn: spawn of a moved-from task");
         auto root = detail::run_spawned(std::move(task)).handle;
         auto& p = root.promise();
         p.set = this;
