@@ -4,7 +4,6 @@ module;
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
@@ -42,7 +41,7 @@ export class Liveness {
             }
             id_ = (++r.generation << kIndexBits) | index;
         }
-        Slot& s = slot(id_);
+        Slot& s = *find(id_);
         std::unique_lock lock(s.mutex);
         s.id = id_;
     }
@@ -55,7 +54,7 @@ export class Liveness {
         if (ended_) return;
         ended_ = true;
         {
-            Slot& s = slot(id_);
+            Slot& s = *find(id_);
             std::unique_lock lock(s.mutex);
             s.id = 0;
         }
@@ -69,12 +68,10 @@ export class Liveness {
     // whether it ran. f must not call if_alive itself.
     template <class F>
     static bool if_alive(std::uint64_t id, F&& f) noexcept {
-        const auto index = id & kIndexMask;
-        Chunk* chunk = registry().chunks[index / kChunkSlots].load(std::memory_order_acquire);
-        if (chunk == nullptr) return false;
-        Slot& s = (*chunk)[index % kChunkSlots];
-        std::shared_lock lock(s.mutex);
-        if (s.id != id || id == 0) return false;
+        Slot* s = find(id);
+        if (s == nullptr) return false;
+        std::shared_lock lock(s->mutex);
+        if (s->id != id || id == 0) return false;
         f();
         return true;
     }
@@ -100,9 +97,11 @@ export class Liveness {
         static Registry r;
         return r;
     }
-    static inline Slot& slot(std::uint64_t id) noexcept {
+    // The slot id's index names; nullptr if no driver ever had one in its chunk.
+    static inline Slot* find(std::uint64_t id) noexcept {
         const auto index = id & kIndexMask;
-        return (*registry().chunks[index / kChunkSlots].load(std::memory_order_acquire))[index % kChunkSlots];
+        Chunk* chunk = registry().chunks[index / kChunkSlots].load(std::memory_order_acquire);
+        return chunk ? &(*chunk)[index % kChunkSlots] : nullptr;
     }
     std::uint64_t id_ = 0;
     bool ended_ = false;

@@ -124,10 +124,10 @@ export class LocalDriver : public Submitter {
     // driver's tasks run only where its ring may be used. A task spawned from another thread
     // onto a driver that ends before its next turn is destroyed unstarted.
     void spawn(Task<void> task) {
-        if (!task.valid()) [[unlikely]] // refused at the call, from any thread (as TaskSet does)
-            throw std::system_error(errno_code(EINVAL), "ringbahn: spawn of a moved-from task");
         if (on_owner_thread()) [[likely]]
-            tasks_.spawn(std::move(task));
+            tasks_.spawn(std::move(task)); // refuses a moved-from task (EINVAL)
+        else if (!task.valid()) [[unlikely]] // refused at the call here too, not on the owner
+            throw std::system_error(errno_code(EINVAL), "ringbahn: spawn of a moved-from task");
         else
             remote_.spawn(std::move(task), uring_fd());
     }

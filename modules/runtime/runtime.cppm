@@ -79,8 +79,8 @@ export class Runtime {
     [[nodiscard]] unsigned cores() const noexcept { return static_cast<unsigned>(cores_.size()); }
 
     // Starts `task` on `core` (at that core's next loop turn; at once when called there).
-    // EINVAL for a core that does not exist or a moved-from task, ESHUTDOWN once the runtime is stopping (the task
-    // is destroyed unstarted).
+    // EINVAL for a core that does not exist or a moved-from task, ESHUTDOWN once the runtime
+    // is stopping (the task is destroyed unstarted).
     Result<void> spawn_on(unsigned core, Task<void> task);
 
     // Runs `main` on core 0 and waits for it on this thread: its value, or its exception
