@@ -64,6 +64,15 @@ export class StopScope {
         unlock();
         return ok;
     }
+    // Runs f under the lock request() holds while it stops the leaf: f and a stop request are
+    // ordered, one wholly before the other (an op's grant deciding between its SQE and an
+    // ECANCELED one, on the driver's thread, while the stop comes from another).
+    template <class F>
+    inline void locked(F&& f) noexcept {
+        lock();
+        f();
+        unlock();
+    }
     inline void detach() noexcept {
         lock();
         leaf_ = nullptr;

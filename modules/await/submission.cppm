@@ -178,20 +178,25 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
         this->mark_granted(); // leave()'s acquire
     }
 
-    // Only a StopScope's on_stop races with fill (no scope, no stop). seq_cst with its store and
-    // load: either this sees the stop, or on_stop sees `granted` and cancels — never neither.
+    // Only a StopScope's on_stop races with fill (no scope, no stop), from another thread. Under
+    // the scope's lock, which on_stop runs under: either the stop came first and this sees it,
+    // or on_stop comes after and sees `granted` and cancels — never neither. (Atomics alone were
+    // not enough: this loaded `stop_` before storing `granted`, on_stop stored `stop_` before
+    // loading the phase, and both could miss the other: the op ran on, never cancelled.)
     [[gnu::noinline]] void fill_under_scope(std::span<::io_uring_sqe> sqes) noexcept {
-        if (stop_.load(std::memory_order_seq_cst)) {
-            // Stopped while it waited for SQEs: each SQE completes with ECANCELED, and the
-            // event's storage is never handed to the kernel.
-            for (std::uint32_t i = 0; i < sqes.size(); ++i) {
-                detail::prep_error(sqes[i], ECANCELED);
-                sqes[i].user_data = completion_->sqe_user_data(i);
+        scope_->locked([&]() noexcept {
+            if (stop_.load(std::memory_order_relaxed)) {
+                // Stopped while it waited for SQEs: each SQE completes with ECANCELED, and the
+                // event's storage is never handed to the kernel.
+                for (std::uint32_t i = 0; i < sqes.size(); ++i) {
+                    detail::prep_error(sqes[i], ECANCELED);
+                    sqes[i].user_data = completion_->sqe_user_data(i);
+                }
+            } else {
+                hand_to_kernel(sqes);
             }
-        } else {
-            hand_to_kernel(sqes);
-        }
-        this->mark_granted(std::memory_order_seq_cst);
+            this->mark_granted();
+        });
     }
 
     // The event prepares its SQEs: from here the kernel owns its storage.
@@ -208,8 +213,8 @@ class [[nodiscard]] Submission : private detail::Operation<D> {
     // The StopScope's request (any thread, under the scope's lock, while we are attached).
     static void on_stop(void* leaf) noexcept {
         auto& self = *static_cast<Submission*>(leaf);
-        self.stop_.store(true, std::memory_order_seq_cst);
-        if (self.phase_.load(std::memory_order_seq_cst) != Phase::granted) return; // on_grant sees it
+        self.stop_.store(true, std::memory_order_relaxed);
+        if (self.phase_.load(std::memory_order_acquire) != Phase::granted) return; // fill sees it
         self.completion_->request_cancel();
         self.driver_->cancel(*self.completion_);
     }
