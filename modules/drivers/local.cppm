@@ -131,6 +131,15 @@ export class LocalDriver : public Submitter {
         else
             remote_.spawn(std::move(task), uring_fd());
     }
+    // Starts `task` at the driver's next loop turn, on the owner thread, whichever thread calls
+    // (the owner's too: a task that spawns the next of a long chain does not grow the stack, and
+    // it starts under this driver even when called from a nested loop). Destroyed unstarted if
+    // the driver ends first. A moved-from task: std::system_error (EINVAL), at the call.
+    void spawn_later(Task<void> task) {
+        if (!task.valid()) [[unlikely]]
+            throw std::system_error(errno_code(EINVAL), "ringbahn: spawn of a moved-from task");
+        remote_.spawn(std::move(task), uring_fd()); // the owner awake: no wake-up is sent
+    }
     // Destroys the spawned tasks still alive (their awaiters cancel their ops), as teardown does
     // first; the driver stays usable. For an owner stopping several drivers in step (Runtime).
     void destroy_tasks() noexcept { tasks_.destroy_all(); }

@@ -102,7 +102,17 @@ void Runtime::serve_core(detail::RuntimeCore& core, unsigned cpu) {
         ++ready_;
         stop_changed_.notify_all();
     }
-    if (driver) (void)driver->serve(core.stop); // only EPERM, and this is its thread
+    if (driver)
+        if (auto served = driver->serve(core.stop); !served) {
+            // The ring cannot wait any more (io_uring_enter failed hard): a core that silently
+            // stopped serving would leave its tasks hanging and take new ones. The whole
+            // runtime stops instead, and run() answers with this error.
+            {
+                std::lock_guard lock(stop_mutex_);
+                if (!failure_) failure_ = served.error();
+            }
+            stop(); // on a core: asks every core to stop and returns
+        }
     stop_in_turn(core);
     // Nobody reaches the driver from here on: spawn_on and switch_to find no driver.
     {
@@ -158,18 +168,19 @@ void Runtime::stop() noexcept {
 Result<void> Runtime::spawn_on(unsigned index, Task<void> task) {
     if (index >= cores() || !task.valid()) return std::unexpected(errno_code(EINVAL));
     auto& core = *cores_[index];
+    // The task starts at the core's next turn, also when asked on the core itself: a chain of
+    // spawns does not grow the stack, and it starts under the core's driver, not a nested loop's.
     if (current_runtime_ == this && current_core_ == index) {
-        // On the core itself: its driver is alive while its thread runs, and the lock is not
-        // taken (the task starts now and may spawn again).
+        // On the core itself: its driver is alive while its thread runs (no lock needed).
         if (core.driver == nullptr || core.stop.load(std::memory_order_acquire))
             return std::unexpected(errno_code(ESHUTDOWN));
-        core.driver->spawn(std::move(task));
+        core.driver->spawn_later(std::move(task));
         return {};
     }
     std::lock_guard lock(core.mutex);
     if (core.driver == nullptr || core.stop.load(std::memory_order_acquire))
         return std::unexpected(errno_code(ESHUTDOWN)); // `task` is destroyed unstarted
-    core.driver->spawn(std::move(task)); // its remote inbox, and a MSG_RING wake-up
+    core.driver->spawn_later(std::move(task)); // its remote inbox, and a MSG_RING wake-up
     return {};
 }
 
@@ -188,6 +199,11 @@ std::size_t Runtime::load(unsigned index) noexcept {
     auto& core = *cores_[index];
     std::lock_guard lock(core.mutex); // the driver is not destroyed while we ask it
     return core.driver ? core.driver->spawned() : 0;
+}
+
+std::error_code Runtime::failure() noexcept {
+    std::lock_guard lock(stop_mutex_);
+    return failure_;
 }
 
 std::optional<unsigned> Runtime::current_core() const noexcept {

@@ -78,14 +78,14 @@ export class Runtime {
 
     [[nodiscard]] unsigned cores() const noexcept { return static_cast<unsigned>(cores_.size()); }
 
-    // Starts `task` on `core` (at that core's next loop turn; at once when called there).
-    // EINVAL for a core that does not exist or a moved-from task, ESHUTDOWN once the runtime
-    // is stopping (the task is destroyed unstarted).
+    // Starts `task` on `core` at that core's next loop turn (also when called there: a chain of
+    // spawns does not grow the stack). EINVAL for a core that does not exist or a moved-from
+    // task, ESHUTDOWN once the runtime is stopping (the task is destroyed unstarted).
     Result<void> spawn_on(unsigned core, Task<void> task);
 
     // Runs `main` on core 0 and waits for it on this thread: its value, or its exception
     // rethrown. If the runtime stops first, `main` is destroyed unfinished and the answer is
-    // ESHUTDOWN; called on one of the runtime's own cores (it would wait for itself), EDEADLK
+    // ESHUTDOWN (or, when a core failed, failure()); called on one of the runtime's own cores (it would wait for itself), EDEADLK
     // and `main` is destroyed unstarted — the Result's error, or thrown as std::system_error.
     template <class T>
     T run(Task<T> main);
@@ -108,8 +108,12 @@ export class Runtime {
 
     // The core this thread serves, if it is one of this runtime's.
     [[nodiscard]] std::optional<unsigned> current_core() const noexcept;
-    // The driver of the core this thread serves (nullptr on other threads): where a coroutine
-    // running on the runtime submits its ops.
+    // Why the runtime stopped on its own: a core whose kernel wait failed hard (its ring
+    // unusable) stops every core, and this says why. Empty while it runs, or stopped by stop().
+    [[nodiscard]] std::error_code failure() noexcept;
+
+    // The driver whose loop runs this thread's coroutine (nullptr on other threads): a core's
+    // own, or a loop nested on it (block_on) — where a coroutine submits its ops.
     [[nodiscard]] static drivers::LocalDriver* here() noexcept { return drivers::LocalDriver::current(); }
 
     // Stops every core (see above) and waits for their threads. Idempotent, from any thread;
@@ -131,6 +135,7 @@ export class Runtime {
     unsigned ready_ = 0; // cores that made their driver (or failed to)
     unsigned left_loop_ = 0;
     unsigned destroyed_tasks_ = 0;
+    std::error_code failure_; // the first core's hard failure (guarded by stop_mutex_)
     std::once_flag stop_asked_, stop_joined_;
     std::atomic<unsigned> next_core_{0};
     static inline thread_local constinit Runtime* current_runtime_ = nullptr;
@@ -237,7 +242,8 @@ T Runtime::run(Task<T> main) {
         if constexpr (!std::is_void_v<T>) return std::move(*out.value);
         else return;
     }
-    const auto why = started ? errno_code(ESHUTDOWN) : started.error();
+    auto why = started ? failure() : started.error();
+    if (!why) why = errno_code(ESHUTDOWN);
     if constexpr (detail::IsResult<T>::value)
         return T(std::unexpected(why));
     else

@@ -276,3 +276,88 @@ TEST_CASE("a coroutine destroyed while it waits to switch is never resumed", "[r
     }(*rt, resumed));
     CHECK(!resumed.load());
 }
+
+namespace {
+// From the n-th kernel wait on (any core's), every wait fails hard (EIO): the ring unusable.
+std::atomic<long> waits_before_failure{1L << 40};
+int wait_fails_after_count(void*) noexcept {
+    return waits_before_failure.fetch_sub(1, std::memory_order_relaxed) <= 0 ? -EIO : 0;
+}
+
+Task<Result<int>> nops_forever(std::atomic<int>& alive) {
+    Alive a(alive);
+    for (;;) co_await Runtime::here()->submit(events::Nop{}); // a loop turn each
+}
+} // namespace
+
+TEST_CASE("a core whose kernel wait fails hard stops the runtime, and run() says why", "[runtime]") {
+    RuntimeOptions options{.cores = 2};
+    options.driver.faults.before_wait = wait_fails_after_count;
+    waits_before_failure = 1L << 40;
+    auto rt = Runtime::create(options).value();
+    std::atomic<int> alive{0};
+    REQUIRE(rt->spawn_on(1, forever(*rt, alive)));
+    CHECK(!rt->failure());
+    waits_before_failure = 50;
+    // Not a hang until someone calls stop(): main is destroyed, and the core's error is the answer.
+    auto r = rt->run(nops_forever(alive));
+    REQUIRE(!r);
+    CHECK(r.error().value() == EIO);
+    CHECK(rt->failure().value() == EIO);
+    // A stopped runtime takes no more work.
+    CHECK(rt->spawn_on(1, forever(*rt, alive)).error().value() == ESHUTDOWN);
+    rt.reset(); // the cores tear their drivers down with every wait failing: no hang either
+    CHECK(alive.load() == 0);
+    waits_before_failure = 1L << 40;
+}
+
+namespace {
+Task<void> chain_link(Runtime& rt, int left, std::atomic<int>& last) {
+    if (left == 0) {
+        last = 1;
+        co_return;
+    }
+    // Each link starts the next on its own core and ends: no stack grows with the chain.
+    if (!rt.spawn_on(*rt.current_core(), chain_link(rt, left - 1, last))) last = -1;
+}
+} // namespace
+
+TEST_CASE("a long chain of own-core spawns runs in constant stack", "[runtime]") {
+    auto rt = Runtime::create({.cores = 2}).value();
+    std::atomic<int> last{0};
+    constexpr int links = 200'000; // started inline, 20,000 overflowed a core's 8 MB stack
+    REQUIRE(rt->spawn_on(1, chain_link(*rt, links, last)));
+    for (auto until = std::chrono::steady_clock::now() + 60s;
+         last.load() == 0 && std::chrono::steady_clock::now() < until;)
+        std::this_thread::sleep_for(1ms);
+    CHECK(last.load() == 1);
+    CHECK(rt->load(1) == 0u);
+}
+
+TEST_CASE("spawn_on from a loop nested on a core starts the task under the core's driver", "[runtime]") {
+    auto rt = Runtime::create({.cores = 1}).value();
+    struct Seen {
+        drivers::LocalDriver* core_driver = nullptr;
+        drivers::LocalDriver* nested_driver = nullptr;
+        std::atomic<drivers::LocalDriver*> ran_under{nullptr};
+    } seen;
+    auto probe = [](Seen& s) -> Task<void> {
+        auto [nop, r] = co_await Runtime::here()->submit(events::Nop{});
+        if (r) s.ran_under = Runtime::here();
+    };
+    rt->run([](Runtime& r, Seen& s, auto probe) -> Task<void> {
+        s.core_driver = Runtime::here();
+        {
+            auto nested = drivers::LocalDriver::create().value();
+            s.nested_driver = nested.get();
+            block_on(*nested, [](Runtime& r, Seen& s, auto probe) -> Task<void> {
+                REQUIRE(Runtime::here() == s.nested_driver);
+                REQUIRE(r.spawn_on(0, probe(s)));
+                co_await Runtime::here()->submit(events::Nop{});
+            }(r, s, probe));
+        } // the nested driver is gone: the task must not have been its
+        for (int i = 0; i < 100 && s.ran_under.load() == nullptr; ++i)
+            co_await Runtime::here()->submit(events::Nop{});
+    }(*rt, seen, probe));
+    CHECK(seen.ran_under.load() == seen.core_driver);
+}
