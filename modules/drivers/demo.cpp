@@ -4,6 +4,7 @@ module;
 #include <liburing.h>
 #include <cerrno>
 #include <coroutine>
+#include <cstddef>
 #include <expected>
 #include <memory>
 #include <mutex>
@@ -70,8 +71,9 @@ void DemoDriver::run_until(const DoneSignal& done) {
         std::unique_lock lock(mutex_);
         core_.settle(finished);
         core_.submit();
-        // Posted resumptions, one at a time and outside the lock (they may post or submit).
-        while (!posted_.empty()) {
+        // Posted resumptions, one at a time and outside the lock (they may post or submit);
+        // only those posted before now (a coroutine that posts itself again waits a batch).
+        for (std::size_t n = posted_.size(); n > 0 && !posted_.empty(); --n) {
             const auto h = posted_.pop();
             lock.unlock();
             h.resume();

@@ -4,6 +4,7 @@ module;
 #include <liburing.h>
 #include <cerrno>
 #include <coroutine>
+#include <cstddef>
 #include <expected>
 #include <exception>
 #include <memory>
@@ -94,8 +95,9 @@ Result<std::uint32_t> LocalDriver::turn(bool wait, bool wait_idle) {
     std::uint32_t handled = core_.reap_and_dispatch();
     if (remote_.pending()) [[unlikely]]
         take_remote(); // woken by another thread (its MSG_RING's CQE is dispatched as nothing)
-    // Posted resumptions last, one at a time: each may unpost (destroy) a later one.
-    while (!posted_.empty()) {
+    // Posted resumptions last, one at a time: each may unpost (destroy) a later one. Only those
+    // posted before now: one that posts itself again (a yield) runs next turn, after the CQEs.
+    for (std::size_t n = posted_.size(); n > 0 && !posted_.empty(); --n) {
         posted_.pop().resume();
         ++handled;
     }

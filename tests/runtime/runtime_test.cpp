@@ -361,3 +361,23 @@ TEST_CASE("spawn_on from a loop nested on a core starts the task under the core'
     }(*rt, seen, probe));
     CHECK(seen.ran_under.load() == seen.core_driver);
 }
+
+TEST_CASE("a coroutine that yields by switching to its own core lets the core's other work run", "[runtime]") {
+    // The yield posts it to the next turn: the turn ends, so the inbox (a task sent to this core)
+    // and CQEs (that task's op) are taken before it runs again — not a loop that never ends.
+    auto rt = Runtime::create({.cores = 1}).value();
+    const int yields = rt->run([](Runtime& r) -> Task<int> {
+        bool flag = false;
+        REQUIRE(r.spawn_on(0, [](bool& f) -> Task<void> {
+            auto [nop, res] = co_await Runtime::here()->submit(events::Nop{});
+            f = res.has_value();
+        }(flag)));
+        int n = 0;
+        while (!flag && n < 1'000'000) {
+            (void)co_await r.switch_to(0);
+            ++n;
+        }
+        co_return n;
+    }(*rt));
+    CHECK(yields < 1'000'000);
+}
