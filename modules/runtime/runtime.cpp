@@ -168,13 +168,23 @@ void Runtime::stop() noexcept {
 Result<void> Runtime::spawn_on(unsigned index, Task<void> task) {
     if (index >= cores() || !task.valid()) return std::unexpected(errno_code(EINVAL));
     auto& core = *cores_[index];
-    // The task starts at the core's next turn, also when asked on the core itself: a chain of
-    // spawns does not grow the stack, and it starts under the core's driver, not a nested loop's.
     if (current_runtime_ == this && current_core_ == index) {
-        // On the core itself: its driver is alive while its thread runs (no lock needed).
+        // On the core itself: its driver is alive while its thread runs (no lock needed). The
+        // task starts at once, as a call would — unless spawns started this way are already
+        // nested max_inline_spawns deep (a chain of them would grow the stack without bound), or
+        // a loop nested on the core (block_on) runs us (the task must start under the core's
+        // driver): then it starts at the core's next turn.
         if (core.driver == nullptr || core.stop.load(std::memory_order_acquire))
             return std::unexpected(errno_code(ESHUTDOWN));
-        core.driver->spawn_later(std::move(task));
+        if (inline_spawns_ < max_inline_spawns && drivers::LocalDriver::current() == core.driver) {
+            struct Nested {
+                Nested() noexcept { ++inline_spawns_; }
+                ~Nested() { --inline_spawns_; }
+            } nested;
+            core.driver->spawn(std::move(task));
+        } else {
+            core.driver->spawn_later(std::move(task));
+        }
         return {};
     }
     std::lock_guard lock(core.mutex);

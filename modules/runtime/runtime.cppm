@@ -78,8 +78,10 @@ export class Runtime {
 
     [[nodiscard]] unsigned cores() const noexcept { return static_cast<unsigned>(cores_.size()); }
 
-    // Starts `task` on `core` at that core's next loop turn (also when called there: a chain of
-    // spawns does not grow the stack). EINVAL for a core that does not exist or a moved-from
+    // Starts `task` on `core` at that core's next loop turn; called on that core, at once (up to
+    // its first suspension) unless that would nest more than 16 spawns deep or run it under a
+    // loop nested on the core — then at the next turn too, so a chain of spawns does not grow
+    // the stack. EINVAL for a core that does not exist or a moved-from
     // task, ESHUTDOWN once the runtime is stopping (the task is destroyed unstarted).
     Result<void> spawn_on(unsigned core, Task<void> task);
 
@@ -140,6 +142,9 @@ export class Runtime {
     std::atomic<unsigned> next_core_{0};
     static inline thread_local constinit Runtime* current_runtime_ = nullptr;
     static inline thread_local constinit unsigned current_core_ = 0;
+    // Own-core spawns started at once and not yet suspended, nested (see spawn_on).
+    static constexpr unsigned max_inline_spawns = 16;
+    static inline thread_local constinit unsigned inline_spawns_ = 0;
 };
 
 class Runtime::SwitchTo {
