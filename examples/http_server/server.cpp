@@ -49,6 +49,7 @@
 #include <latch>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "http_parser.hpp"
@@ -315,17 +316,25 @@ Task<void> serve(Worker& w, io::TcpListener& listener) {
         co_await submit(w.driver, events::Timeout(std::chrono::milliseconds(1)));
 } // idle connections are closed when the driver goes (their reads are cancelled)
 
+// Counts a worker down however its frame ends: finished, or destroyed by a runtime that stopped
+// on its own (a parameter: it ends with the frame even if the frame never started).
+struct CountDown {
+    std::latch* latch;
+    CountDown(CountDown&& o) noexcept : latch(std::exchange(o.latch, nullptr)) {}
+    explicit CountDown(std::latch& l) noexcept : latch(&l) {}
+    ~CountDown() { if (latch) latch->count_down(); }
+};
+
 // One core's worker: its listener, provided buffers and epoll set, until shutdown. The Worker
 // lives in main: the connection tasks that use it end when the runtime stops, after this one.
 Task<void> work(std::optional<Worker>& slot, io::TcpListener& listener, Limits limits, int root, int stop,
-                std::latch& finished) {
+                CountDown) {
     Driver& driver = *Runtime::here();
     // 512 buffers of 16 KiB serve the connections that have data right now.
     Worker& w = slot.emplace(driver, ProvidedBuffers::create(driver, 512, 16 * 1024).value(), limits, root, stop);
     w.epoll = ::epoll_create1(EPOLL_CLOEXEC);
     driver.spawn(idle_connections(w));
     co_await serve(w, listener);
-    finished.count_down();
 }
 
 int main(int argc, char** argv) {
@@ -399,7 +408,7 @@ int main(int argc, char** argv) {
     std::vector<std::optional<Worker>> workers(threads);
     std::latch finished(threads);
     for (unsigned core = 0; core < threads; ++core)
-        (void)rt->spawn_on(core, work(workers[core], listeners[core], limits, root_fd, stop, finished));
+        (void)rt->spawn_on(core, work(workers[core], listeners[core], limits, root_fd, stop, CountDown(finished)));
     int sig = 0;
     sigwait(&signals, &sig);
     const std::uint64_t one = 1;
@@ -407,10 +416,11 @@ int main(int argc, char** argv) {
     finished.wait();
     rt->stop(); // every core drains: the idle connections' reads are cancelled, sockets closed
     long requests = 0;
-    for (auto& w : workers) {
-        requests += w->requests;
-        w->close_parked();
-    }
+    for (auto& w : workers)
+        if (w) {
+            requests += w->requests;
+            w->close_parked();
+        }
     listeners.clear();
     ::close(stop);
     ::close(root_fd);
