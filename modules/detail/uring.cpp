@@ -236,12 +236,12 @@ void Uring::settle(std::uint32_t finished) noexcept {
     }
 }
 
-void Uring::send_cancel_any() noexcept {
+int Uring::send_cancel_any() noexcept {
     if (auto* sqe = get_sqe_flushing()) {
         prep_cancel_user_data(*sqe, 0, IORING_ASYNC_CANCEL_ANY);
         sqe->user_data = driver_user_data;
     }
-    submit();
+    return submit();
 }
 
 void Uring::drain(std::span<const ReapedCqe> backlog) noexcept {
@@ -264,8 +264,11 @@ void Uring::drain(std::span<const ReapedCqe> backlog) noexcept {
         const int rc = ::io_uring_wait_cqe_timeout(&ring_, &cqe, &tick);
         if (rc == -ETIME) {
             // An op that was not cancellable when the first cancel-any ran (a buffered file
-            // read already copying): ask again rather than trust one attempt.
-            send_cancel_any();
+            // read already copying): ask again rather than trust one attempt. If the ring
+            // refuses SQEs for good, no cancel can go out and what is in flight may never end
+            // (an hour's timer): stop waiting — its buffers stay allocated (leaked, never freed
+            // under the kernel) rather than the thread hanging here.
+            if (const int s = send_cancel_any(); s < 0 && s != -EBUSY && s != -EAGAIN) break;
             continue;
         }
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break; // ring unusable

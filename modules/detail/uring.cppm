@@ -284,7 +284,7 @@ class Uring {
     void grant_linked(SlotRequest& r, std::uint32_t n) noexcept;
     ::io_uring_sqe* get_sqe_flushing() noexcept; // flushes the SQ once if it is full
     static void prep_cancel_of(::io_uring_sqe& sqe, const Completion& c, std::uint32_t index) noexcept;
-    void send_cancel_any() noexcept;
+    int send_cancel_any() noexcept; // submit()'s answer: 0 or a negative errno
 
     inline std::uint32_t on_message(const ReapedCqe& cqe) noexcept {
         std::lock_guard lock(messages_mutex_);

@@ -113,6 +113,14 @@ void LocalDriver::take_remote() noexcept {
 }
 
 Result<void> LocalDriver::serve(const std::atomic<bool>& stop) {
+    if (!on_owner_thread()) [[unlikely]]
+        return std::unexpected(errno_code(EPERM));
+    // Loops nested in this one (run_until) see the flag too.
+    struct Serving {
+        LocalDriver& d;
+        const std::atomic<bool>* saved;
+        ~Serving() { d.serving_stop_ = saved; }
+    } serving{*this, std::exchange(serving_stop_, &stop)};
     while (!stop.load(std::memory_order_acquire))
         if (auto t = turn(true, true); !t) return std::unexpected(t.error());
     return {};
@@ -122,6 +130,9 @@ std::uint32_t LocalDriver::cqes_ready() noexcept { return ::io_uring_cq_ready(&c
 
 Result<void> LocalDriver::run_until(const DoneSignal& done) {
     while (!done.is_set()) {
+        // A core stopping (Runtime::stop wakes this driver after setting the flag).
+        if (serving_stop_ && serving_stop_->load(std::memory_order_acquire)) [[unlikely]]
+            return std::unexpected(errno_code(ESHUTDOWN));
         // A wake-up another thread promised (PostExpected) is worth waiting for in the kernel.
         if (auto t = turn(true, expected_posts_ > 0); !t) return std::unexpected(t.error());
         // Nothing in flight, nothing promised, and not done: the task waits on something no

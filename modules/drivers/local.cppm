@@ -117,7 +117,9 @@ export class LocalDriver : public Submitter {
     [[nodiscard]] inline const Liveness& liveness() const noexcept { return liveness_; }
     // Fails with EPERM on a thread other than the owner, and with EDEADLK when `done` is not
     // set and nothing can set it: nothing in flight, nothing posted, no wake-up promised
-    // (PostExpected) — a task waiting for a pool lease nobody holds on this driver.
+    // (PostExpected) — a task waiting for a pool lease nobody holds on this driver. Nested in
+    // serve() (block_on on a Runtime core), ESHUTDOWN once serve's stop flag is set: the work
+    // it waits for may be on a core that has stopped, and its own core must leave its loop.
     Result<void> run_until(const DoneSignal& done);
     // Starts `task` now on the owner thread; from another thread it starts at the driver's
     // next loop turn (through the remote inbox, with a wake-up), on the owner thread — a
@@ -258,6 +260,7 @@ export class LocalDriver : public Submitter {
     Result<std::uint32_t> turn(bool wait, bool wait_idle);
     static inline thread_local constinit LocalDriver* current_ = nullptr;
     std::uint32_t expected_posts_ = 0; // PostExpected alive (owner thread only)
+    const std::atomic<bool>* serving_stop_ = nullptr; // serve()'s flag while it runs (owner only)
     // Drivers left alive by a foreign-thread delete, kept reachable (a list, not a lost pointer).
     static inline std::atomic<std::uint64_t> foreign_leaks_{0};
     static inline std::atomic<LocalDriver*> leaked_{nullptr};

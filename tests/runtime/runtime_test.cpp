@@ -381,3 +381,26 @@ TEST_CASE("a coroutine that yields by switching to its own core lets the core's 
     }(*rt));
     CHECK(yields < 1'000'000);
 }
+
+TEST_CASE("stop() ends a loop nested on a core that waits for work on another core", "[runtime]") {
+    // block_on on a core's own driver waits for a call_on to core 1; stop() ends core 1's loop,
+    // so that answer never comes: the nested loop answers ESHUTDOWN instead of waiting for it.
+    auto rt = Runtime::create({.cores = 2}).value();
+    std::atomic<int> started{0}, nested_error{0}, alive{0};
+    REQUIRE(rt->spawn_on(0, [](Runtime& r, std::atomic<int>& s, std::atomic<int>& err,
+                               std::atomic<int>& live) -> Task<void> {
+        Alive a(live);
+        auto waited = block_on(*Runtime::here(), [](Runtime& r2, std::atomic<int>& s2) -> Task<Result<int>> {
+            co_return co_await call_on(r2, 1, [](std::atomic<int>& s3) -> Task<Result<int>> {
+                ++s3;
+                co_await Runtime::here()->submit(events::Timeout(1h));
+                co_return 1;
+            }(s2));
+        }(r, s));
+        err = waited ? 0 : waited.error().value();
+    }(*rt, started, nested_error, alive)));
+    while (started.load() == 0) std::this_thread::sleep_for(1ms);
+    rt->stop(); // returns: not a hang
+    CHECK(nested_error.load() == ESHUTDOWN);
+    CHECK(alive.load() == 0);
+}
