@@ -398,6 +398,7 @@ TEST_CASE("stop() ends a loop nested on a core that waits for work on another co
             }(s2));
         }(r, s));
         err = waited ? 0 : waited.error().value();
+        co_return;
     }(*rt, started, nested_error, alive)));
     while (started.load() == 0) std::this_thread::sleep_for(1ms);
     rt->stop(); // returns: not a hang
